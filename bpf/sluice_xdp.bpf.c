@@ -1,0 +1,34 @@
+/* sluice_xdp: the program on every node device (XDP, native mode first).
+ * Today: parse, then the prefilter. North-south load balancing joins here
+ * later, after the prefilter, so denied sources never reach it. */
+#include "lib/common.h"
+#include "lib/parse.h"
+#include "lib/counters.h"
+#include "lib/events.h"
+#include "lib/prefilter.h"
+
+SEC("xdp")
+int sluice_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 len = data_end - data;
+	struct sluice_l3 l3 = {};
+	int rc;
+
+	rc = sluice_parse_l3(data, data_end, &l3);
+	if (unlikely(rc == SLUICE_PARSE_MALFORMED)) {
+		sluice_drop(ctx->ingress_ifindex, SLUICE_DIR_INGRESS,
+			    SLUICE_DROP_MALFORMED, len, NULL);
+		return XDP_DROP;
+	}
+	if (rc == SLUICE_PARSE_OK && sluice_prefilter_denied(&l3)) {
+		sluice_drop(ctx->ingress_ifindex, SLUICE_DIR_INGRESS,
+			    SLUICE_DROP_PREFILTER_DENY, len, &l3);
+		return XDP_DROP;
+	}
+	sluice_count(SLUICE_DIR_INGRESS, SLUICE_DROP_NONE, len);
+	return XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
