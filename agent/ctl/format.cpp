@@ -1,0 +1,94 @@
+#include "ctl/format.h"
+
+#include <iomanip>
+#include <sstream>
+
+#include "datapath/counters.h"
+#include "sluice/abi.h"
+
+namespace sluice::ctl {
+
+std::string status_text(const v1::StatusReply& r) {
+  std::ostringstream o;
+  o << "Agent:    sluice-agent " << r.version() << " (pid " << r.pid()
+    << ")\nBPF root: " << r.bpffs() << "\n\nPrograms:\n";
+  for (const auto& p : r.programs())
+    o << "  " << std::left << std::setw(16) << p.name() << std::setw(6)
+      << p.type() << " id " << std::setw(6) << p.id() << " insns " << p.insns()
+      << "\n";
+  o << "\nAttachments:\n";
+  if (r.attachments().empty()) o << "  (none)\n";
+  for (const auto& a : r.attachments())
+    o << "  " << std::left << std::setw(16) << a.device() << std::setw(5)
+      << a.hook() << std::setw(8) << a.mode() << " link " << std::setw(6)
+      << a.link_id() << " prog " << a.prog_id() << "\n";
+  o << "\nMaps:\n";
+  for (const auto& m : r.maps()) {
+    const double pct =
+        m.max_entries() ? 100.0 * double(m.entries()) / m.max_entries() : 0;
+    o << "  " << std::left << std::setw(16) << m.name() << std::setw(13)
+      << m.type() << std::right << std::setw(9) << m.entries() << " / "
+      << std::left << std::setw(9) << m.max_entries() << " (" << std::fixed
+      << std::setprecision(1) << pct << "%)\n";
+  }
+  o << "\nCounters:\n";
+  if (r.counters().empty()) o << "  (no packets seen)\n";
+  for (const auto& c : r.counters())
+    o << "  " << std::left << std::setw(8) << c.direction() << std::setw(18)
+      << c.reason() << std::right << std::setw(12) << c.packets()
+      << " packets " << std::setw(14) << c.bytes() << " bytes\n";
+  o << "\nEvents received: " << r.events_received() << "\n";
+  return o.str();
+}
+
+nlohmann::json status_json(const v1::StatusReply& r) {
+  nlohmann::json j;
+  j["version"] = r.version();
+  j["pid"] = r.pid();
+  j["bpffs"] = r.bpffs();
+  j["programs"] = nlohmann::json::array();
+  for (const auto& p : r.programs())
+    j["programs"].push_back(
+        {{"name", p.name()}, {"type", p.type()}, {"id", p.id()},
+         {"insns", p.insns()}});
+  j["attachments"] = nlohmann::json::array();
+  for (const auto& a : r.attachments())
+    j["attachments"].push_back({{"device", a.device()},
+                                {"ifindex", a.ifindex()},
+                                {"hook", a.hook()},
+                                {"mode", a.mode()},
+                                {"link_id", a.link_id()},
+                                {"prog_id", a.prog_id()},
+                                {"pin", a.pin()}});
+  j["maps"] = nlohmann::json::array();
+  for (const auto& m : r.maps())
+    j["maps"].push_back({{"name", m.name()},
+                         {"type", m.type()},
+                         {"entries", m.entries()},
+                         {"max_entries", m.max_entries()},
+                         {"pin", m.pin()}});
+  j["counters"] = nlohmann::json::array();
+  for (const auto& c : r.counters())
+    j["counters"].push_back({{"direction", c.direction()},
+                             {"code", c.code()},
+                             {"reason", c.reason()},
+                             {"packets", c.packets()},
+                             {"bytes", c.bytes()}});
+  j["events_received"] = r.events_received();
+  return j;
+}
+
+std::string drop_reasons_text() {
+  std::ostringstream o;
+  o << std::left << std::setw(6) << "CODE" << std::setw(18) << "NAME"
+    << "MEANING\n";
+  for (uint32_t code = 1; code < SLUICE_REASON_SLOTS; code++) {
+    const auto name = drop_reason_name(code);
+    if (name.rfind("unknown-", 0) == 0) continue;
+    o << std::left << std::setw(6) << code << std::setw(18) << name
+      << drop_reason_help(code) << "\n";
+  }
+  return o.str();
+}
+
+}  // namespace sluice::ctl

@@ -1,0 +1,118 @@
+// sluicectl: the command line over the agent API.
+//   sluicectl [--socket P] status [-o json]
+//   sluicectl [--socket P] prefilter add|delete CIDR... | list [-o json]
+//   sluicectl drop-reasons
+#include <grpcpp/grpcpp.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "ctl/format.h"
+#include "sluice.grpc.pb.h"
+
+namespace {
+
+struct Ctx {
+  std::string socket = "/run/sluice/sluice.sock";
+  std::string output = "text";
+};
+
+std::unique_ptr<sluice::v1::Agent::Stub> connect(const Ctx& c) {
+  auto ch = grpc::CreateChannel("unix:" + c.socket,
+                                grpc::InsecureChannelCredentials());
+  return sluice::v1::Agent::NewStub(ch);
+}
+
+std::unique_ptr<grpc::ClientContext> rpc_ctx() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::seconds(30));
+  return ctx;
+}
+
+int fail(const Ctx& c, const grpc::Status& s) {
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE)
+    std::cerr << "error: cannot reach the agent at " << c.socket << ": "
+              << s.error_message() << "\n";
+  else
+    std::cerr << "error: " << s.error_message() << "\n";
+  return s.error_code() == grpc::StatusCode::INVALID_ARGUMENT ? 2 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sluicectl: inspect and drive a Sluice agent"};
+  app.require_subcommand(1);
+  Ctx c;
+  app.add_option("--socket", c.socket, "agent API socket")
+      ->capture_default_str();
+  int rc = 0;
+
+  auto* st = app.add_subcommand("status", "programs, attach points, maps, "
+                                          "counters");
+  st->add_option("-o,--output", c.output, "text|json")
+      ->check(CLI::IsMember({"text", "json"}));
+  st->callback([&] {
+    sluice::v1::StatusReply r;
+    auto s = connect(c)->Status(rpc_ctx().get(), {}, &r);
+    if (!s.ok()) {
+      rc = fail(c, s);
+      return;
+    }
+    std::cout << (c.output == "json" ? sluice::ctl::status_json(r).dump(2) + "\n"
+                                     : sluice::ctl::status_text(r));
+  });
+
+  auto* pf = app.add_subcommand("prefilter", "XDP prefilter deny list");
+  pf->require_subcommand(1);
+  std::vector<std::string> cidrs;
+  for (const char* verb : {"add", "delete"}) {
+    auto* sub = pf->add_subcommand(verb, std::string(verb) + " deny CIDRs");
+    sub->add_option("cidrs", cidrs, "CIDRs")->required();
+    const std::string v = verb;
+    sub->callback([&, v] {
+      sluice::v1::PrefilterRequest q;
+      for (const auto& x : cidrs) q.add_cidrs(x);
+      sluice::v1::PrefilterReply r;
+      auto stub = connect(c);
+      auto s = v == "add" ? stub->PrefilterAdd(rpc_ctx().get(), q, &r)
+                          : stub->PrefilterDelete(rpc_ctx().get(), q, &r);
+      if (!s.ok()) {
+        rc = fail(c, s);
+        return;
+      }
+      std::cout << (v == "add" ? "added " : "deleted ") << cidrs.size()
+                << " CIDR(s); deny list has " << r.cidrs_size()
+                << " entries\n";
+    });
+  }
+  auto* ls = pf->add_subcommand("list", "show the deny list");
+  ls->add_option("-o,--output", c.output, "text|json")
+      ->check(CLI::IsMember({"text", "json"}));
+  ls->callback([&] {
+    sluice::v1::PrefilterReply r;
+    auto s = connect(c)->PrefilterList(rpc_ctx().get(), {}, &r);
+    if (!s.ok()) {
+      rc = fail(c, s);
+      return;
+    }
+    if (c.output == "json") {
+      std::cout << nlohmann::json(std::vector<std::string>(
+                                      r.cidrs().begin(), r.cidrs().end()))
+                       .dump(2)
+                << "\n";
+    } else {
+      for (const auto& x : r.cidrs()) std::cout << x << "\n";
+    }
+  });
+
+  auto* dr = app.add_subcommand("drop-reasons",
+                                "every drop reason: code, name, meaning");
+  dr->callback([&] { std::cout << sluice::ctl::drop_reasons_text(); });
+
+  CLI11_PARSE(app, argc, argv);
+  return rc;
+}

@@ -1,0 +1,76 @@
+#include "daemon/agent.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "api/server.h"
+#include "sluice/abi.h"
+
+namespace sluice {
+
+Agent::Agent(AgentConfig cfg) : cfg_(std::move(cfg)), layout_{cfg_.bpffs} {}
+
+Agent::~Agent() {
+  if (api_) api_->shutdown();
+  if (events_) events_->stop();
+}
+
+Status Agent::start() {
+  // Unknown devices fail the start before anything is loaded or attached.
+  for (const auto& d : cfg_.devices)
+    if (auto idx = device_ifindex(d); !idx) return Error{idx.error()};
+
+  if (auto s = ensure_bpffs(layout_); !s) return s;
+  auto store = FileStore::open(cfg_.state_dir);
+  if (!store) return Error{store.error()};
+  store_ = std::move(*store);
+  if (auto s = store_->lock(); !s) return s;
+
+  auto xdp = XdpDatapath::load(layout_);
+  if (!xdp) return Error{xdp.error()};
+  xdp_ = std::move(*xdp);
+  if (auto s = xdp_->set_event_level(SLUICE_EVENTS_DROPS); !s) return s;
+
+  // Desired state reaches the maps before the (new) program is attached.
+  prefilter_ = std::make_unique<Prefilter>(
+      xdp_->map_fd(SLUICE_MAP_PF_V4), xdp_->map_fd(SLUICE_MAP_PF_V6), *store_,
+      cfg_.prefilter.deny, SLUICE_PREFILTER_MAX);
+  if (auto s = prefilter_->restore(); !s) return s;
+
+  if (auto s = xdp_->attach(cfg_.devices); !s) return s;
+
+  events_ = std::make_unique<EventReader>(xdp_->map_fd(SLUICE_MAP_EVENTS));
+  if (auto s = events_->start(); !s) return s;
+
+  api_ = std::make_unique<ApiServer>(*this);
+  if (auto s = api_->start(cfg_.socket); !s) return s;
+  spdlog::info("agent ready: {} device(s), bpffs {}, socket {}",
+               cfg_.devices.size(), cfg_.bpffs, cfg_.socket);
+  return {};
+}
+
+void Agent::wait_for_signal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  sigwait(&set, &sig);
+  spdlog::info("signal {}: stopping; the datapath stays attached", sig);
+}
+
+Status Agent::cleanup(const AgentConfig& cfg) {
+  BpffsLayout layout{cfg.bpffs};
+  if (auto s = ensure_bpffs(layout); !s) return s;
+  auto s = XdpDatapath::cleanup(layout);
+  if (::unlink(cfg.socket.c_str()) && errno != ENOENT)
+    spdlog::warn("cleanup: remove socket {}: {}", cfg.socket,
+                 errno_str(errno));
+  if (s) spdlog::info("cleanup: removed every link and pin under {}", cfg.bpffs);
+  return s;
+}
+
+}  // namespace sluice

@@ -1,0 +1,110 @@
+// sluice-agent: the node daemon.
+//   sluice-agent [--config FILE] [--devices a,b] [--bpffs DIR] [--socket P]
+//                [--state-dir DIR] [--log-level L] [--prefilter-deny C,..]
+//   sluice-agent --cleanup [same flags]
+// Flags win over the file; with no file, defaults apply.
+#include <bpf/libbpf.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+
+#include "config/config.h"
+#include "daemon/agent.h"
+
+namespace {
+
+int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list ap) {
+  char buf[1024];
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  std::string s(buf);
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  if (level == LIBBPF_WARN)
+    spdlog::warn("libbpf: {}", s);
+  else
+    spdlog::debug("libbpf: {}", s);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Sluice node agent: eBPF/XDP dataplane"};
+  std::string config_path;
+  bool cleanup = false;
+  std::vector<std::string> devices, deny;
+  std::string bpffs, socket, state_dir, log_level;
+  app.add_option("--config", config_path, "YAML config file");
+  app.add_flag("--cleanup", cleanup,
+               "detach and remove every program, link and pin, then exit");
+  auto* o_dev = app.add_option("--devices", devices, "node devices (a,b)")
+                    ->delimiter(',');
+  auto* o_bpffs = app.add_option("--bpffs", bpffs, "root of every pin");
+  auto* o_sock = app.add_option("--socket", socket, "API Unix socket");
+  auto* o_state = app.add_option("--state-dir", state_dir, "state directory");
+  auto* o_log = app.add_option("--log-level", log_level,
+                               "trace|debug|info|warn|error|critical|off");
+  auto* o_deny = app.add_option("--prefilter-deny", deny,
+                                "prefilter deny CIDRs (a,b)")
+                     ->delimiter(',');
+  CLI11_PARSE(app, argc, argv);
+
+  sluice::AgentConfig cfg;
+  if (!config_path.empty()) {
+    auto c = sluice::load_config_file(config_path);
+    if (!c) {
+      spdlog::error("{}", c.error());
+      return 2;
+    }
+    cfg = std::move(*c);
+  }
+  if (*o_dev) cfg.devices = devices;
+  if (*o_bpffs) cfg.bpffs = bpffs;
+  if (*o_sock) cfg.socket = socket;
+  if (*o_state) cfg.state_dir = state_dir;
+  if (*o_log) cfg.log_level = log_level;
+  if (*o_deny) {
+    cfg.prefilter.deny.clear();
+    for (size_t i = 0; i < deny.size(); i++) {
+      auto c = sluice::Cidr::parse(deny[i]);
+      if (!c) {
+        spdlog::error("--prefilter-deny[{}]: {}", i, c.error());
+        return 2;
+      }
+      cfg.prefilter.deny.push_back(*c);
+    }
+  }
+  if (auto s = sluice::validate_config(cfg); !s) {
+    spdlog::error("config: {}", s.error());
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  libbpf_set_print(libbpf_log);
+  ::umask(0077);  // pins, state files and the API socket: owner only
+
+  if (cleanup) {
+    auto s = sluice::Agent::cleanup(cfg);
+    if (!s) {
+      spdlog::error("cleanup: {}", s.error());
+      return 1;
+    }
+    return 0;
+  }
+
+  // Signals are taken synchronously by wait_for_signal(); block them before
+  // any thread exists so every thread inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  sluice::Agent agent(cfg);
+  if (auto s = agent.start(); !s) {
+    spdlog::error("start: {}", s.error());
+    return 1;
+  }
+  agent.wait_for_signal();
+  return 0;
+}

@@ -1,0 +1,47 @@
+// Pinned-map reuse across agent restarts and upgrades. Before an object is
+// loaded, every map gets its pin path; libbpf then reuses a compatible
+// pinned map (state survives: no flush). A pinned map whose definition no
+// longer matches (a new max_entries, a new layout) is migrated instead of
+// silently recreated empty: its pin is moved aside, the new map is created
+// and pinned by the load, entries are copied over, and the old map is
+// released only after that.
+#pragma once
+
+#include <bpf/libbpf.h>
+
+#include <string>
+#include <vector>
+
+#include "common/fd.h"
+#include "common/result.h"
+#include "datapath/bpffs.h"
+
+namespace sluice {
+
+class MapPinner {
+ public:
+  explicit MapPinner(BpffsLayout layout) : layout_(std::move(layout)) {}
+
+  // Sets pin paths on every map of `obj` and sets aside incompatible pins.
+  // Call between open and load.
+  Status prepare(bpf_object* obj);
+
+  // Copies entries from set-aside maps into their replacements. Call after
+  // a successful load. Entries that do not fit the new layout are counted
+  // and logged, never half-written.
+  Status migrate(bpf_object* obj);
+
+ private:
+  struct Aside {
+    std::string name;
+    UniqueFd fd;
+  };
+  BpffsLayout layout_;
+  std::vector<Aside> aside_;
+};
+
+// Number of entries in a map (walks keys; agent-side bookkeeping is
+// preferred on hot admin paths).
+Result<uint64_t> count_map_entries(int map_fd);
+
+}  // namespace sluice
