@@ -61,6 +61,10 @@ static __always_inline int sluice_parse_l3(void *data, void *data_end,
 		proto = vh->encap_proto;
 		off += sizeof(*vh);
 	}
+	/* A third tag is not parsed; passing it as "non-IP" would let a
+	 * triple-tagged frame skip every check, so it is malformed. */
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
+		return SLUICE_PARSE_MALFORMED;
 
 	l3->proto = bpf_ntohs(proto);
 	l3->l3_off = off;

@@ -1,0 +1,49 @@
+// The shared ABI, checked at compile time: a layout change that would make
+// the agent and the BPF programs disagree breaks the build.
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <set>
+#include <string>
+
+#include "datapath/counters.h"
+#include "sluice/abi.h"
+
+static_assert(sizeof(sluice_lpm_v4_key) == 8);
+static_assert(offsetof(sluice_lpm_v4_key, addr) == 4);
+static_assert(sizeof(sluice_lpm_v6_key) == 20);
+static_assert(offsetof(sluice_lpm_v6_key, addr) == 4);
+static_assert(sizeof(sluice_prefilter_value) == 4);
+static_assert(sizeof(sluice_counter) == 16);
+static_assert(sizeof(sluice_config) == 32);
+static_assert(sizeof(sluice_event) == 72);
+static_assert(offsetof(sluice_event, ifindex) == 8);
+static_assert(offsetof(sluice_event, reason) == 14);
+static_assert(offsetof(sluice_event, sport) == 20);
+static_assert(offsetof(sluice_event, saddr) == 36);
+static_assert(offsetof(sluice_event, daddr) == 52);
+static_assert(SLUICE_COUNTER_IDX(SLUICE_DIR_EGRESS, 1) == SLUICE_REASON_SLOTS + 1);
+static_assert(SLUICE_COUNTERS_MAX == 2 * SLUICE_REASON_SLOTS);
+
+TEST(Abi, DropReasonCodesAreUniqueNamedAndInRange) {
+  std::set<int> codes;
+  std::set<std::string> names;
+#define CHECK_REASON(n, code, name, help)            \
+  EXPECT_GT(code, 0);                                \
+  EXPECT_LT(code, SLUICE_REASON_SLOTS);              \
+  EXPECT_TRUE(codes.insert(code).second) << #n;      \
+  EXPECT_TRUE(names.insert(name).second) << name;    \
+  EXPECT_EQ(sluice::drop_reason_name(code), name);   \
+  EXPECT_FALSE(std::string(help).empty()) << name;
+  SLUICE_DROP_REASONS(CHECK_REASON)
+#undef CHECK_REASON
+  EXPECT_EQ(sluice::drop_reason_name(0), "forwarded");
+  EXPECT_EQ(sluice::drop_reason_name(SLUICE_REASON_SLOTS - 1),
+            "unknown-" + std::to_string(SLUICE_REASON_SLOTS - 1));
+}
+
+TEST(Abi, StableCodes) {
+  // Codes are an ABI shared with dashboards and saved events.
+  EXPECT_EQ(SLUICE_DROP_PREFILTER_DENY, 1);
+  EXPECT_EQ(SLUICE_DROP_MALFORMED, 2);
+}
