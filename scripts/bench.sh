@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# scripts/bench.sh [sluice-bench flags]: build (if needed) and run the
+# BPF_PROG_TEST_RUN benchmarks; prints ns/packet per case and its ratio to
+# the empty-XDP floor measured in the same run. See docs/benchmarks.md.
+#
+#   sudo scripts/bench.sh                      # all cases, 1M repeats, median of 5
+#   sudo scripts/bench.sh --json bench.json    # also write JSON
+#   sudo scripts/bench.sh --quick --runs 3     # skip the 1M-entry fill
+#   sudo scripts/bench.sh --help               # all flags
+#
+# Benchmarks report, they do not assert: the exit status is non-zero only if
+# the bench could not run or a case returned the wrong verdict.
+# SLUICE_BUILD_DIR overrides the build directory (default: build).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "bench.sh: must run as root: BPF_PROG_TEST_RUN and BPF map creation need" \
+		"CAP_BPF/CAP_SYS_ADMIN. Try: sudo scripts/bench.sh $*" >&2
+	exit 1
+fi
+
+build=${SLUICE_BUILD_DIR:-build}
+if [[ ! -d $build ]]; then
+	if [[ $build == build && -x scripts/setup.sh ]]; then
+		echo "bench.sh: no build/ yet, running scripts/setup.sh" >&2
+		scripts/setup.sh >&2
+	fi
+fi
+# Build output goes to stderr so that stdout is only the results table.
+{
+	cmake -S . -B "$build"
+	cmake --build "$build" -j"$(nproc)" --target sluice-bench
+} >&2
+
+exec "$build/bin/sluice-bench" "$@"
