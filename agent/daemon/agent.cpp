@@ -35,9 +35,15 @@ Status Agent::start() {
   if (auto s = xdp_->set_event_level(SLUICE_EVENTS_DROPS); !s) return s;
 
   // Desired state reaches the maps before the (new) program is attached.
-  prefilter_ = std::make_unique<Prefilter>(
-      xdp_->map_fd(SLUICE_MAP_PF_V4), xdp_->map_fd(SLUICE_MAP_PF_V6), *store_,
-      cfg_.prefilter.deny, SLUICE_PREFILTER_MAX);
+  auto deny = DenyMaps::open({xdp_->map_fd(SLUICE_MAP_PF_V4),
+                              xdp_->map_fd(SLUICE_MAP_PF_V6),
+                              xdp_->map_fd(SLUICE_MAP_PF_V4_BM),
+                              xdp_->map_fd(SLUICE_MAP_PF_V6_BM)});
+  if (!deny) return Error{deny.error()};
+  deny_maps_ = std::move(*deny);
+  prefilter_ = std::make_unique<Prefilter>(*deny_maps_, *store_,
+                                           cfg_.prefilter.deny,
+                                           SLUICE_PREFILTER_MAX);
   if (auto s = prefilter_->restore(); !s) return s;
 
   if (auto s = xdp_->attach(cfg_.devices); !s) return s;

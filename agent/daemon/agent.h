@@ -42,6 +42,7 @@ class Agent {
   BpffsLayout layout_;
   std::unique_ptr<FileStore> store_;
   std::unique_ptr<XdpDatapath> xdp_;
+  std::unique_ptr<DenyMaps> deny_maps_;
   std::unique_ptr<Prefilter> prefilter_;
   std::unique_ptr<EventReader> events_;
   std::unique_ptr<ApiServer> api_;

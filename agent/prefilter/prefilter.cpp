@@ -1,7 +1,6 @@
 #include "prefilter/prefilter.h"
 
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
@@ -14,15 +13,6 @@ namespace sluice {
 namespace {
 
 constexpr const char* kStateKey = "prefilter";
-
-// An LPM key is prefixlen followed by the address bytes.
-std::vector<uint8_t> lpm_key(const Cidr& c) {
-  std::vector<uint8_t> k(4 + c.addr.size());
-  uint32_t plen = c.prefixlen;
-  std::memcpy(k.data(), &plen, 4);
-  std::memcpy(k.data() + 4, c.addr.bytes.data(), c.addr.size());
-  return k;
-}
 
 Result<std::vector<Cidr>> parse_all(const std::vector<std::string>& in) {
   std::vector<Cidr> out;
@@ -37,10 +27,9 @@ Result<std::vector<Cidr>> parse_all(const std::vector<std::string>& in) {
 
 }  // namespace
 
-Prefilter::Prefilter(int v4_fd, int v6_fd, StateStore& store,
+Prefilter::Prefilter(DenyMaps& maps, StateStore& store,
                      std::vector<Cidr> config_deny, uint32_t capacity)
-    : v4_fd_(v4_fd),
-      v6_fd_(v6_fd),
+    : maps_(maps),
       store_(store),
       config_(config_deny.begin(), config_deny.end()),
       capacity_(capacity) {}
@@ -50,53 +39,6 @@ std::set<Cidr> Prefilter::desired() const {
   d.insert(added_.begin(), added_.end());
   for (const auto& c : deleted_) d.erase(c);
   return d;
-}
-
-Status Prefilter::write(const Cidr& c) {
-  auto k = lpm_key(c);
-  sluice_prefilter_value v{};
-  int fd = c.addr.family == AF_INET ? v4_fd_ : v6_fd_;
-  if (bpf_map_update_elem(fd, k.data(), &v, BPF_ANY))
-    return err(std::string("map ") +
-               (fd == v4_fd_ ? SLUICE_MAP_PF_V4 : SLUICE_MAP_PF_V6) +
-               ": add " + c.str() + ": " + errno_str(errno));
-  programmed_.insert(c);
-  return {};
-}
-
-Status Prefilter::erase(const Cidr& c) {
-  auto k = lpm_key(c);
-  int fd = c.addr.family == AF_INET ? v4_fd_ : v6_fd_;
-  if (bpf_map_delete_elem(fd, k.data()) && errno != ENOENT)
-    return err(std::string("map ") +
-               (fd == v4_fd_ ? SLUICE_MAP_PF_V4 : SLUICE_MAP_PF_V6) +
-               ": delete " + c.str() + ": " + errno_str(errno));
-  programmed_.erase(c);
-  return {};
-}
-
-Result<std::set<Cidr>> Prefilter::read_map(int family) const {
-  const int fd = family == AF_INET ? v4_fd_ : v6_fd_;
-  const size_t alen = family == AF_INET ? 4 : 16;
-  std::vector<uint8_t> key(4 + alen), next(4 + alen);
-  std::set<Cidr> out;
-  void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
-    key = next;
-    prev = key.data();
-    Cidr c;
-    c.addr.family = family;
-    uint32_t plen;
-    std::memcpy(&plen, key.data(), 4);
-    c.prefixlen = uint8_t(plen);
-    std::memcpy(c.addr.bytes.data(), key.data() + 4, alen);
-    out.insert(c);
-  }
-  if (errno != ENOENT && errno != 0)
-    return err(std::string("map ") +
-               (family == AF_INET ? SLUICE_MAP_PF_V4 : SLUICE_MAP_PF_V6) +
-               ": iterate: " + errno_str(errno));
-  return out;
 }
 
 Status Prefilter::restore() {
@@ -119,24 +61,13 @@ Status Prefilter::restore() {
       return err(std::string("state prefilter: ") + e.what());
     }
   }
-  std::set<Cidr> have;
-  for (int fam : {AF_INET, AF_INET6}) {
-    auto m = read_map(fam);
-    if (!m) return Error{m.error()};
-    have.insert(m->begin(), m->end());
-  }
   const auto want = desired();
+  if (count_in(want, AF_INET) > capacity_ || count_in(want, AF_INET6) > capacity_)
+    return err("prefilter: " + std::to_string(want.size()) +
+               " deny entries exceed the capacity of " +
+               std::to_string(capacity_) + " per address family");
   size_t added = 0, removed = 0;
-  for (const auto& c : want)
-    if (!have.count(c)) {
-      if (auto s = write(c); !s) return s;
-      added++;
-    }
-  for (const auto& c : have)
-    if (!want.count(c)) {
-      if (auto s = erase(c); !s) return s;
-      removed++;
-    }
+  if (auto s = maps_.reconcile(want, &added, &removed); !s) return s;
   programmed_ = want;
   spdlog::info("prefilter: {} deny entries ({} added, {} removed, {} kept)",
                want.size(), added, removed, want.size() - added);
@@ -165,8 +96,10 @@ Status Prefilter::add(const std::vector<std::string>& in) {
     deleted_ = old_deleted;
     return s;
   }
+  std::vector<Cidr> fresh;
   for (const auto& c : *cidrs)
-    if (auto s = write(c); !s) return s;
+    if (programmed_.insert(c).second) fresh.push_back(c);
+  if (auto s = maps_.insert(fresh); !s) return s;
   spdlog::info("prefilter: added {} CIDR(s)", cidrs->size());
   return {};
 }
@@ -188,8 +121,9 @@ Status Prefilter::remove(const std::vector<std::string>& in) {
     deleted_ = old_deleted;
     return s;
   }
-  for (const auto& c : *cidrs)
-    if (auto s = erase(c); !s) return s;
+  std::set<Cidr> gone(cidrs->begin(), cidrs->end());
+  for (const auto& c : gone) programmed_.erase(c);
+  if (auto s = maps_.erase({gone.begin(), gone.end()}); !s) return s;
   spdlog::info("prefilter: deleted {} CIDR(s)", cidrs->size());
   return {};
 }
@@ -199,10 +133,14 @@ std::vector<Cidr> Prefilter::list() const {
   return {programmed_.begin(), programmed_.end()};
 }
 
-size_t Prefilter::count(int family) const {
+size_t Prefilter::count_in(const std::set<Cidr>& s, int family) {
   size_t n = 0;
-  for (const auto& c : programmed_) n += c.addr.family == family;
+  for (const auto& c : s) n += c.addr.family == family;
   return n;
+}
+
+size_t Prefilter::count(int family) const {
+  return count_in(programmed_, family);
 }
 
 size_t Prefilter::size_v4() const {

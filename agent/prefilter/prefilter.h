@@ -17,14 +17,15 @@
 
 #include "common/cidr.h"
 #include "common/result.h"
+#include "prefilter/deny_maps.h"
 #include "state/store.h"
 
 namespace sluice {
 
 class Prefilter {
  public:
-  Prefilter(int v4_fd, int v6_fd, StateStore& store,
-            std::vector<Cidr> config_deny, uint32_t capacity);
+  Prefilter(DenyMaps& maps, StateStore& store, std::vector<Cidr> config_deny,
+            uint32_t capacity);
 
   // Loads run-time changes from the store and makes the maps match the
   // desired set exactly: adds what is missing, deletes what is extra,
@@ -40,13 +41,11 @@ class Prefilter {
 
  private:
   std::set<Cidr> desired() const;
-  Status write(const Cidr& c);
-  Status erase(const Cidr& c);
   Status persist();
-  Result<std::set<Cidr>> read_map(int family) const;
   size_t count(int family) const;  // caller holds mu_
+  static size_t count_in(const std::set<Cidr>& s, int family);
 
-  int v4_fd_, v6_fd_;
+  DenyMaps& maps_;
   StateStore& store_;
   std::set<Cidr> config_;
   std::set<Cidr> added_, deleted_;

@@ -17,6 +17,8 @@
 /* ---- map names (also the pin file names under <bpffs>/maps/) ---------- */
 #define SLUICE_MAP_PF_V4 "sluice_pf_v4"
 #define SLUICE_MAP_PF_V6 "sluice_pf_v6"
+#define SLUICE_MAP_PF_V4_BM "sluice_pf_v4_bm"
+#define SLUICE_MAP_PF_V6_BM "sluice_pf_v6_bm"
 #define SLUICE_MAP_COUNTERS "sluice_counters"
 #define SLUICE_MAP_EVENTS "sluice_events"
 #define SLUICE_MAP_CONFIG "sluice_config"
@@ -35,6 +37,27 @@ struct sluice_lpm_v6_key {
 	__u32 prefixlen;
 	__u8 addr[16];
 };
+
+/* Bucket bitmaps in front of the tries (sluice_pf_v4_bm / sluice_pf_v6_bm):
+ * one bit per source bucket, set when some deny entry may match a source in
+ * that bucket. A clear bit passes the packet with one inlined array load;
+ * only a set bit pays for the trie walk. IPv4 buckets are the /24 of the
+ * source; IPv6 buckets hash the top 32 bits (bits set by prefixes shorter
+ * than /32 are enumerated, shorter than /16 set every bit). */
+#define SLUICE_PF_BUCKET_BITS 24
+#define SLUICE_PF_BITMAP_WORDS (1u << (SLUICE_PF_BUCKET_BITS - 6))
+
+static inline __u32 sluice_pf_v4_bucket(__u32 saddr_host)
+{
+	return saddr_host >> (32 - SLUICE_PF_BUCKET_BITS);
+}
+
+static inline __u32 sluice_pf_v6_bucket(__u32 top32_host)
+{
+	/* Fibonacci hashing: spreads the structured top bits of IPv6
+	 * prefixes over the 24-bit bucket space. */
+	return (__u32)(top32_host * 2654435761u) >> (32 - SLUICE_PF_BUCKET_BITS);
+}
 
 /* Value of a prefilter entry. The presence of the key is the verdict;
  * flags is reserved for later (e.g. "log only") and is 0 today. */

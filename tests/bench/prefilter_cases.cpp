@@ -18,6 +18,7 @@
 
 #include "sluice_empty.skel.h"
 #include "sluice_xdp.skel.h"
+#include "prefilter/deny_maps.h"
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -78,53 +79,39 @@ std::vector<Prefix> deny_list(size_t n, uint64_t seed)
 	return v;
 }
 
-void fill_v4(int map_fd, const std::vector<Prefix> &ps)
+// Programs the deny list through the agent's own code path (tries in
+// batches, then the bucket bitmaps), so the fill time is the agent's too.
+std::unique_ptr<sluice::DenyMaps> fill_v4(sluice_xdp *skel, const std::vector<Prefix> &ps)
 {
-	std::vector<sluice_lpm_v4_key> keys(ps.size());
-	std::vector<sluice_prefilter_value> vals(ps.size(), sluice_prefilter_value{0});
+	auto maps = sluice::DenyMaps::open({bpf_map__fd(skel->maps.sluice_pf_v4),
+					    bpf_map__fd(skel->maps.sluice_pf_v6),
+					    bpf_map__fd(skel->maps.sluice_pf_v4_bm),
+					    bpf_map__fd(skel->maps.sluice_pf_v6_bm)});
+	if (!maps)
+		throw std::runtime_error("prefilter fill: " + maps.error());
+	std::vector<sluice::Cidr> cidrs(ps.size());
 	for (size_t i = 0; i < ps.size(); i++) {
-		keys[i].prefixlen = ps[i].len;
+		cidrs[i].addr.family = AF_INET;
 		const uint32_t be = htonl(ps[i].addr);
-		std::memcpy(keys[i].addr, &be, 4);
+		std::memcpy(cidrs[i].addr.bytes.data(), &be, 4);
+		cidrs[i].prefixlen = ps[i].len;
 	}
-	// Batch update (one syscall per chunk) when the kernel supports it
-	// for LPM tries, else a tight loop of single updates.
-	static int batch_ok = -1;
-	size_t done = 0;
-	if (batch_ok != 0) {
-		const size_t chunk = 1 << 16;
-		while (done < keys.size()) {
-			__u32 count = static_cast<__u32>(std::min(chunk, keys.size() - done));
-			LIBBPF_OPTS(bpf_map_batch_opts, o, .elem_flags = BPF_ANY);
-			if (bpf_map_update_batch(map_fd, &keys[done], &vals[done], &count, &o)) {
-				const int e = errno;
-				if (done == 0 && count == 0 &&
-				    (e == EINVAL || e == ENOTSUP || e == EOPNOTSUPP || e == 524 /* ENOTSUPP */)) {
-					batch_ok = 0;
-					break;
-				}
-				throw std::runtime_error(std::string("prefilter fill (batch): ") + std::strerror(e));
-			}
-			batch_ok = 1;
-			done += count;
-		}
-	}
-	for (; done < keys.size(); done++)
-		if (bpf_map_update_elem(map_fd, &keys[done], &vals[done], BPF_ANY))
-			throw std::runtime_error(std::string("prefilter fill: ") + std::strerror(errno));
-	if (batch_ok == 0)
-		std::fprintf(stderr, "sluice-bench: LPM batch update not supported, used single updates\n");
+	if (auto s = (*maps)->insert(cidrs); !s)
+		throw std::runtime_error("prefilter fill: " + s.error());
+	return std::move(*maps);
 }
 
 struct XdpObj {
 	sluice_xdp *skel = nullptr;
 	ring_buffer *rb = nullptr;
+	std::unique_ptr<sluice::DenyMaps> deny;
 	size_t events = 0;
 	uint32_t last_reason = 0;
 	uint8_t last_saddr[4] = {};
 	~XdpObj()
 	{
 		ring_buffer__free(rb);
+		deny.reset();  // unmaps the bitmaps before the maps go
 		sluice_xdp__destroy(skel);
 	}
 };
@@ -153,7 +140,7 @@ std::shared_ptr<XdpObj> load_xdp(size_t entries, uint64_t seed)
 	if (entries) {
 		const auto t0 = std::chrono::steady_clock::now();
 		const auto ps = deny_list(entries, seed);
-		fill_v4(bpf_map__fd(o->skel->maps.sluice_pf_v4), ps);
+		o->deny = fill_v4(o->skel, ps);
 		const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 		if (entries >= 100000)
 			std::fprintf(stderr, "sluice-bench: filled %zu deny entries in %.2f s\n", entries, s);

@@ -133,7 +133,6 @@ TEST_F(PrefilterE2E, DenyList_DropsDeniedSourcesAndPassesOthers) {
   EXPECT_TRUE(ping("2001:db8:1::1", "2001:db8:1::2"));
   EXPECT_FALSE(ping("2001:db8:dead::7", "2001:db8:1::2"));
   EXPECT_GE(counter("prefilter-deny"), before + 2) << ctl("status").out;
-  EXPECT_GE(counter("forwarded"), 2u);
   EXPECT_EQ(counter("malformed"), 0u);
 }
 

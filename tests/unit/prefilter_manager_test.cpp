@@ -24,12 +24,21 @@ sluice::UniqueFd make_trie(uint32_t key_size) {
                                          &o));
 }
 
+sluice::UniqueFd make_bitmap() {
+  LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_MMAPABLE);
+  return sluice::UniqueFd(bpf_map_create(BPF_MAP_TYPE_ARRAY, "sluice_test", 4,
+                                         8, SLUICE_PF_BITMAP_WORDS, &o));
+}
+
 class PrefilterManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     v4_ = make_trie(sizeof(sluice_lpm_v4_key));
     v6_ = make_trie(sizeof(sluice_lpm_v6_key));
-    ASSERT_TRUE(v4_.valid() && v6_.valid()) << "needs root (bpf)";
+    bm4_ = make_bitmap();
+    bm6_ = make_bitmap();
+    ASSERT_TRUE(v4_.valid() && v6_.valid() && bm4_.valid() && bm6_.valid())
+        << "needs root (bpf)";
     char tmpl[] = "/tmp/sluice-pf-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
@@ -41,8 +50,12 @@ class PrefilterManagerTest : public ::testing::Test {
                                           uint32_t cap = 100) {
     std::vector<Cidr> c;
     for (auto& s : config) c.push_back(*Cidr::parse(s));
-    return std::make_unique<sluice::Prefilter>(v4_.get(), v6_.get(), *store_,
-                                               c, cap);
+    // Each Prefilter gets its own DenyMaps over the same kernel maps, as a
+    // restarted agent does over its pinned maps.
+    auto m = sluice::DenyMaps::open({v4_.get(), v6_.get(), bm4_.get(), bm6_.get()});
+    EXPECT_TRUE(m) << m.error();
+    deny_.push_back(std::move(*m));
+    return std::make_unique<sluice::Prefilter>(*deny_.back(), *store_, c, cap);
   }
 
   bool in_map(const std::string& s) {
@@ -71,7 +84,12 @@ class PrefilterManagerTest : public ::testing::Test {
     return out;
   }
 
-  sluice::UniqueFd v4_, v6_;
+  bool bit(const std::string& addr) {
+    return deny_.back()->bucket_set(*sluice::IpAddr::parse(addr));
+  }
+
+  std::vector<std::unique_ptr<sluice::DenyMaps>> deny_;
+  sluice::UniqueFd v4_, v6_, bm4_, bm6_;
   std::string dir_;
   std::unique_ptr<sluice::FileStore> store_;
 };
@@ -87,6 +105,10 @@ TEST_F(PrefilterManagerTest, RestoreReconcilesWithoutFlush) {
   EXPECT_TRUE(in_map("2001:db8::/32"));
   EXPECT_EQ(p->size_v4(), 1u);
   EXPECT_EQ(p->size_v6(), 1u);
+  // The bitmaps were rebuilt from the desired set, stale bits cleared.
+  EXPECT_TRUE(bit("203.0.113.9"));
+  EXPECT_TRUE(bit("2001:db8:ffff::1"));
+  EXPECT_FALSE(bit("192.0.2.1"));
 }
 
 TEST_F(PrefilterManagerTest, BadCidrRejectsWholeRequest) {
