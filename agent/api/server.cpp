@@ -1,6 +1,5 @@
 #include "api/server.h"
 
-#include <bpf/bpf.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -11,7 +10,6 @@
 
 #include "daemon/agent.h"
 #include "datapath/counters.h"
-#include "datapath/map_pins.h"
 #include "sluice.grpc.pb.h"
 #include "sluice/abi.h"
 
@@ -45,8 +43,7 @@ class AgentService final : public v1::Agent::Service {
     auto& pf = a_.prefilter();
     add_map(r, SLUICE_MAP_PF_V4, "lpm_trie", pf.size_v4(), pf.capacity());
     add_map(r, SLUICE_MAP_PF_V6, "lpm_trie", pf.size_v6(), pf.capacity());
-    add_map(r, SLUICE_MAP_COUNTERS, "percpu_array", SLUICE_COUNTERS_MAX,
-            SLUICE_COUNTERS_MAX);
+    // Arrays (counters, config, bitmaps) are always "full": no fill level.
     auto rows = read_counters(a_.xdp().map_fd(SLUICE_MAP_COUNTERS));
     if (!rows) return grpc::Status(grpc::StatusCode::INTERNAL, rows.error());
     for (const auto& row : *rows) {
