@@ -1,5 +1,7 @@
 #include "datapath/xdp_link.h"
 
+#include "datapath/link_pin.h"
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
@@ -27,27 +29,12 @@ Result<XdpLink> XdpLink::attach(const std::string& device, int prog_fd,
   l.pin_ = pin;
   l.ifindex_ = *idx;
 
-  UniqueFd old(bpf_obj_get(pin.c_str()));
-  if (old.valid()) {
-    bpf_link_info li{};
-    uint32_t len = sizeof(li);
-    const bool same = bpf_obj_get_info_by_fd(old.get(), &li, &len) == 0 &&
-                      li.type == BPF_LINK_TYPE_XDP &&
-                      li.xdp.ifindex == *idx;
-    if (same) {
-      if (bpf_link_update(old.get(), prog_fd, nullptr))
-        return err("device " + device + ": update pinned XDP link " + pin +
-                   ": " + errno_str(errno));
-      spdlog::info("device {}: XDP program replaced in place (link {})",
-                   device, li.id);
-      l.fd_ = std::move(old);
-      return l;
-    }
-    // The device was deleted or re-created: the old link is defunct.
-    spdlog::info("device {}: pinned XDP link {} is stale, re-attaching",
-                 device, li.id);
-    bpf_link_detach(old.get());
-    ::unlink(pin.c_str());
+  auto reused = reuse_pinned_link(pin, BPF_LINK_TYPE_XDP, *idx, prog_fd,
+                                  "device " + device + ": XDP");
+  if (!reused) return Error{reused.error()};
+  if (reused->valid()) {
+    l.fd_ = std::move(*reused);
+    return l;
   }
 
   LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_DRV_MODE);
@@ -75,16 +62,7 @@ Result<XdpLink> XdpLink::attach(const std::string& device, int prog_fd,
 }
 
 Status XdpLink::detach_pinned(const std::string& pin) {
-  UniqueFd fd(bpf_obj_get(pin.c_str()));
-  if (!fd.valid()) {
-    if (errno == ENOENT) return {};
-    return err("open pinned link " + pin + ": " + errno_str(errno));
-  }
-  if (bpf_link_detach(fd.get()) && errno != EINVAL && errno != ENOLINK)
-    return err("detach link " + pin + ": " + errno_str(errno));
-  if (::unlink(pin.c_str()) && errno != ENOENT)
-    return err("unpin " + pin + ": " + errno_str(errno));
-  return {};
+  return detach_pinned_link(pin);
 }
 
 XdpAttachInfo XdpLink::info() const {

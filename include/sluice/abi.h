@@ -9,6 +9,7 @@
 
 #include <linux/types.h>
 #include "drop_reasons.h"
+#include "lxc_abi.h"
 
 /* Bumped whenever a pinned map's key/value layout changes; the agent keeps
  * pins of different layouts apart (see docs/architecture.md). */

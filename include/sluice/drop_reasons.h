@@ -14,7 +14,21 @@
 	  "source address matches a CIDR in the XDP prefilter deny list")      \
 	X(MALFORMED, 2, "malformed",                                           \
 	  "headers are truncated or inconsistent (short Ethernet/VLAN/IP "     \
-	  "header, bad IHL or IP version)")
+	  "header, bad IHL or IP version)")                                    \
+	X(SPOOFED_SOURCE, 3, "spoofed-source",                                 \
+	  "a pod sent with a source address that is not its own")             \
+	X(POLICY_DENY_EGRESS, 4, "policy-deny-egress",                         \
+	  "no NetworkPolicy rule allows this new connection out of the pod")   \
+	X(POLICY_DENY_INGRESS, 5, "policy-deny-ingress",                       \
+	  "no NetworkPolicy rule allows this new connection into the pod")     \
+	X(CT_FULL, 6, "ct-full",                                               \
+	  "the conntrack table could not take a new entry")                   \
+	X(FRAG_NO_STATE, 7, "frag-no-state",                                   \
+	  "a non-first fragment whose first fragment was not seen or allowed") \
+	X(IPV6_EXT_UNSUPPORTED, 8, "ipv6-ext-unsupported",                     \
+	  "an IPv6 extension header chain that is too long or unknown")        \
+	X(UNKNOWN_ENDPOINT, 9, "unknown-endpoint",                             \
+	  "a packet on a pod device the agent has no endpoint for")
 
 enum sluice_drop_reason {
 	SLUICE_DROP_NONE = 0,

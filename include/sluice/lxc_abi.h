@@ -1,0 +1,135 @@
+/* ABI of the pod datapath (sluice_lxc on each pod's host-side veth):
+ * endpoints, ipcache, per-endpoint policy, conntrack, fragments. See
+ * docs/design-pod-networking.md for the packet walks. Included by abi.h. */
+#ifndef SLUICE_LXC_ABI_H
+#define SLUICE_LXC_ABI_H
+
+#include <linux/types.h>
+
+#define SLUICE_MAP_EP_IF "sluice_ep_if"
+#define SLUICE_MAP_EP_IP "sluice_ep_ip"
+#define SLUICE_MAP_IPCACHE "sluice_ipcache"
+#define SLUICE_MAP_POLICY "sluice_policy"
+#define SLUICE_MAP_CT "sluice_ct"
+#define SLUICE_MAP_FRAG "sluice_frag"
+
+#define SLUICE_ENDPOINTS_MAX 65535u
+#define SLUICE_IPCACHE_MAX (512u * 1024)
+#define SLUICE_POLICY_ENTRIES_MAX 16384u /* per endpoint (inner map) */
+#define SLUICE_POLICY_RANGES 16
+#define SLUICE_CT_MAX_DEFAULT (256u * 1024)
+#define SLUICE_FRAG_MAX 8192u
+
+/* Reserved identities (label identities start at 256, CIDR ones at 1<<24). */
+#define SLUICE_ID_ANY 0 /* wildcard peer in policy keys */
+#define SLUICE_ID_HOST 1
+#define SLUICE_ID_WORLD 2
+
+enum sluice_ep_flags {
+	SLUICE_EP_INGRESS_ENFORCED = 1 << 0, /* some policy selects it (in) */
+	SLUICE_EP_EGRESS_ENFORCED = 1 << 1,  /* some policy selects it (out) */
+};
+
+/* A local endpoint (pod): value of sluice_ep_if (key: __u32 ifindex of the
+ * host-side veth) and of sluice_ep_ip (key: struct sluice_addr_key). */
+struct sluice_endpoint {
+	__u32 ep_id;    /* index into sluice_policy */
+	__u32 identity; /* label identity */
+	__u32 flags;    /* enum sluice_ep_flags */
+	__u32 ifindex;  /* host-side veth */
+	__u8 ipv6[16];  /* :: when none */
+	__u8 ipv4[4];   /* 0.0.0.0 when none */
+	__u8 pod_mac[6];
+	__u8 host_mac[6];
+};
+
+struct sluice_addr_key {
+	__u8 family; /* AF_INET / AF_INET6 */
+	__u8 pad[3];
+	__u8 addr[16]; /* IPv4 in the first 4 bytes, rest zero */
+};
+
+/* sluice_ipcache: LPM over {family, addr}. prefixlen counts bits after the
+ * prefixlen field: 32 (family + pad) + the CIDR length. */
+struct sluice_ipcache_key {
+	__u32 prefixlen;
+	__u8 family;
+	__u8 pad[3];
+	__u8 addr[16];
+};
+
+struct sluice_ipcache_value {
+	__u32 identity;      /* label identity for pods, else CIDR/world */
+	__u32 cidr_identity; /* most specific policy CIDR containing it */
+	__u32 tunnel_peer;   /* cluster mode: node address; 0 = local/none */
+	__u32 flags;
+};
+
+/* Per-endpoint policy (inner hash map of sluice_policy, ARRAY_OF_MAPS keyed
+ * by endpoint id). A new flow looks up {peer identity}, then {ANY}, then
+ * {cidr identity}, each for its direction and protocol, and scans at most
+ * SLUICE_POLICY_RANGES port ranges: cost does not depend on the number of
+ * entries. */
+struct sluice_policy_key {
+	__u32 identity; /* SLUICE_ID_ANY = any peer */
+	__u8 dir;       /* enum sluice_dir: ingress = to the endpoint */
+	__u8 proto;     /* IPPROTO_TCP/UDP/SCTP; 0 = any (ICMP etc. match 0) */
+	__u16 pad;
+};
+
+struct sluice_port_range {
+	__u16 lo; /* host order, inclusive */
+	__u16 hi;
+};
+
+struct sluice_policy_value {
+	__u8 any_port; /* every port allowed (rule without ports) */
+	__u8 nranges;  /* valid entries in ranges[] */
+	__u16 pad;
+	__u32 any_rule; /* rule id that allowed any port */
+	struct sluice_port_range ranges[SLUICE_POLICY_RANGES];
+	__u32 rule_ids[SLUICE_POLICY_RANGES];
+};
+
+/* Conntrack: LRU hash keyed by the tuple as the initiator sent it. A reply
+ * looks up the reversed tuple. */
+struct sluice_ct_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__be16 sport; /* network order; ICMP echo: the id in both */
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u16 pad;
+};
+
+enum sluice_ct_flags {
+	SLUICE_CT_SEEN_REPLY = 1 << 0,
+	SLUICE_CT_CLOSING = 1 << 1, /* FIN or RST seen: short timeout */
+};
+
+struct sluice_ct_value {
+	__u64 created;   /* bpf_jiffies64() */
+	__u64 last_seen; /* bpf_jiffies64(), refreshed at most once a jiffy */
+	__u32 flags;     /* enum sluice_ct_flags */
+	__u32 rule_id;   /* rule that allowed the opening packet */
+	__u32 src_identity;
+	__u32 dst_identity;
+};
+
+struct sluice_frag_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 id; /* IPv4 id (16 bits) or IPv6 fragment id */
+	__u8 proto;
+	__u8 family;
+	__u16 pad;
+};
+
+struct sluice_frag_value {
+	__be16 sport;
+	__be16 dport;
+	__u32 verdict; /* 0 = allowed (only allowed first fragments are kept) */
+};
+
+#endif

@@ -1,0 +1,318 @@
+// sluice_lxc through BPF_PROG_TEST_RUN: anti-spoofing, conntrack, policy
+// (identity, any-peer, CIDR identity, port ranges), local delivery,
+// fragments, IPv4 options and IPv6 extension headers.
+//
+// The program runs "on" ifindex 1 (lo): the test run needs a real device,
+// and the endpoint table says which pod that device belongs to.
+#include <arpa/inet.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+
+#include <cstring>
+#include <memory>
+
+#include "common/cidr.h"
+#include "datapath/policy_maps.h"
+#include "harness.h"
+#include "sluice_lxc.skel.h"
+
+namespace sluice::test {
+namespace {
+
+constexpr uint32_t kDev = 1;
+constexpr uint32_t kIdA = 1000, kIdB = 2000, kIdC = 3000, kCidr = (1u << 24) + 1;
+
+sluice_endpoint make_ep(uint32_t id, uint32_t identity, const char* v4,
+                        const char* v6, uint32_t ifindex, uint8_t tag) {
+  sluice_endpoint e{};
+  e.ep_id = id;
+  e.identity = identity;
+  e.ifindex = ifindex;
+  inet_pton(AF_INET, v4, e.ipv4);
+  inet_pton(AF_INET6, v6, e.ipv6);
+  for (int i = 0; i < 6; i++) {
+    e.pod_mac[i] = i == 5 ? tag : 0x02;
+    e.host_mac[i] = i == 5 ? uint8_t(tag + 0x80) : 0x02;
+  }
+  return e;
+}
+
+class LxcTest : public SkeletonFixture<sluice_lxc> {
+ protected:
+  void SetUp() override {
+    SkeletonFixture::SetUp();
+    if (HasFatalFailure()) return;
+    a_ = make_ep(1, kIdA, "10.200.0.1", "fd10:200::1", 11, 0x01);
+    b_ = make_ep(2, kIdB, "10.200.0.2", "fd10:200::2", 12, 0x02);
+    add_local(b_);
+    add_local(a_);
+    act_as(a_);
+    pol_ = std::make_unique<PolicyMaps>(bpf_map__fd(skel_->maps.sluice_policy),
+                                        bpf_map__fd(skel_->maps.sluice_pol_tmpl));
+  }
+
+  void add_local(const sluice_endpoint& e) {
+    sluice_addr_key k4{}, k6{};
+    k4.family = AF_INET;
+    std::memcpy(k4.addr, e.ipv4, 4);
+    k6.family = AF_INET6;
+    std::memcpy(k6.addr, e.ipv6, 16);
+    ASSERT_EQ(map_update(skel_->maps.sluice_ep_ip, k4, e), 0);
+    ASSERT_EQ(map_update(skel_->maps.sluice_ep_ip, k6, e), 0);
+    ipcache(e.identity, 0, AF_INET, e.ipv4, 32);
+    ipcache(e.identity, 0, AF_INET6, e.ipv6, 128);
+  }
+  // The endpoint whose host veth the program runs on.
+  void act_as(const sluice_endpoint& e) {
+    ASSERT_EQ(map_update(skel_->maps.sluice_ep_if, kDev, e), 0);
+  }
+  void ipcache(uint32_t id, uint32_t cidr_id, int family, const uint8_t* addr,
+               int plen) {
+    sluice_ipcache_key k{};
+    k.prefixlen = 32 + plen;
+    k.family = uint8_t(family);
+    std::memcpy(k.addr, addr, family == AF_INET ? 4 : 16);
+    sluice_ipcache_value v{id, cidr_id ? cidr_id : id, 0, 0};
+    ASSERT_EQ(map_update(skel_->maps.sluice_ipcache, k, v), 0);
+  }
+  void ipcache(uint32_t id, uint32_t cidr_id, const char* cidr) {
+    auto c = *sluice::Cidr::parse(cidr);
+    ipcache(id, cidr_id, c.addr.family, c.addr.bytes.data(), c.prefixlen);
+  }
+  void enforce(sluice_endpoint& e, uint32_t flags, std::vector<PolicyEntry> rules) {
+    e.flags = flags;
+    auto s = pol_->install(e.ep_id, rules);
+    ASSERT_TRUE(s) << s.error();
+    add_local(e);
+    auto on_dev = map_lookup<sluice_endpoint>(skel_->maps.sluice_ep_if, kDev);
+    if (on_dev && on_dev->ep_id == e.ep_id) act_as(e);
+  }
+
+  RunResult out(const Bytes& f) { return run(skel_->progs.sluice_lxc_out, f); }
+  RunResult in(const Bytes& f) { return run(skel_->progs.sluice_lxc_in, f); }
+  RunResult run(const bpf_program* p, const Bytes& f) {
+    __sk_buff ctx{};
+    ctx.ifindex = kDev;
+    RunResult r = BpfProgRun(p).ctx_struct(ctx).run(f);
+    EXPECT_EQ(r.err, 0) << std::strerror(-r.err);
+    return r;
+  }
+  uint64_t drops(uint32_t dir, uint32_t reason) {
+    return read_counter(skel_->maps.sluice_counters, dir, reason).packets;
+  }
+  size_t ct_entries() {
+    size_t n = 0;
+    sluice_ct_key k{}, next{};
+    const void* prev = nullptr;
+    while (bpf_map__get_next_key(skel_->maps.sluice_ct, prev, &next, sizeof(next)) == 0) {
+      k = next;
+      prev = &k;
+      n++;
+    }
+    return n;
+  }
+
+  static PolicyEntry allow(uint32_t id, uint8_t dir, uint8_t proto, uint16_t lo,
+                           uint16_t hi, uint32_t rule = 7) {
+    return {id, dir, proto, false, lo, hi, rule};
+  }
+  static PolicyEntry allow_all_ports(uint32_t id, uint8_t dir, uint8_t proto) {
+    return {id, dir, proto, true, 0, 0, 9};
+  }
+
+  sluice_endpoint a_{}, b_{};
+  std::unique_ptr<PolicyMaps> pol_;
+};
+
+Bytes tcp(const char* s, const char* d, uint16_t sp, uint16_t dp, uint8_t flags = TCP_SYN) {
+  return PacketBuilder().ipv4(s, d).tcp(sp, dp, flags).build();
+}
+Bytes tcp6(const char* s, const char* d, uint16_t sp, uint16_t dp, uint8_t flags = TCP_SYN) {
+  return PacketBuilder().ipv6(s, d).tcp(sp, dp, flags).build();
+}
+
+TEST_F(LxcTest, UnknownDeviceIsDropped) {
+  ASSERT_EQ(map_delete(skel_->maps.sluice_ep_if, kDev), 0);
+  EXPECT_EQ(out(tcp("10.200.0.1", "192.0.2.1", 1000, 80)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(drops(SLUICE_DIR_EGRESS, SLUICE_DROP_UNKNOWN_ENDPOINT), 1u);
+}
+
+TEST_F(LxcTest, SpoofedSourceIsDropped) {
+  EXPECT_EQ(out(tcp("10.200.0.2", "192.0.2.1", 1000, 80)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(out(tcp6("fd10:200::99", "2001:db8::1", 1000, 80)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(drops(SLUICE_DIR_EGRESS, SLUICE_DROP_SPOOFED_SOURCE), 2u);
+  EXPECT_EQ(ct_entries(), 0u);
+  EXPECT_EQ(out(tcp("10.200.0.1", "192.0.2.1", 1000, 80)).retval, TC_ACT_OK);
+}
+
+TEST_F(LxcTest, RemoteDestinationGoesToHostStackWithConntrack) {
+  Bytes f = tcp("10.200.0.1", "192.0.2.1", 1000, 80);
+  RunResult r = out(f);
+  EXPECT_EQ(r.retval, TC_ACT_OK);
+  EXPECT_EQ(r.data, f);
+  EXPECT_EQ(ct_entries(), 1u);
+  // The reply comes back through the host stack to the pod.
+  EXPECT_EQ(in(tcp("192.0.2.1", "10.200.0.1", 80, 1000, TCP_SYN | TCP_ACK)).retval, TC_ACT_OK);
+}
+
+TEST_F(LxcTest, LocalDestinationIsRedirectedWithMacsRewritten) {
+  Bytes f = tcp("10.200.0.1", "10.200.0.2", 1000, 80);
+  RunResult r = out(f);
+  EXPECT_EQ(r.retval, TC_ACT_REDIRECT);
+  ASSERT_GE(r.data.size(), 12u);
+  EXPECT_EQ(0, std::memcmp(r.data.data(), b_.pod_mac, 6));
+  EXPECT_EQ(0, std::memcmp(r.data.data() + 6, b_.host_mac, 6));
+  EXPECT_TRUE(std::equal(f.begin() + 12, f.end(), r.data.begin() + 12));
+}
+
+TEST_F(LxcTest, EgressPolicyPortsAndRanges) {
+  enforce(a_, SLUICE_EP_EGRESS_ENFORCED,
+          {allow(kIdB, SLUICE_DIR_EGRESS, IPPROTO_TCP, 80, 80),
+           allow(kIdB, SLUICE_DIR_EGRESS, IPPROTO_TCP, 8080, 8090)});
+  EXPECT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80)).retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1001, 8085)).retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1002, 81)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1003, 8091)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(out(PacketBuilder().ipv4("10.200.0.1", "10.200.0.2").udp(1004, 80).build()).retval,
+            TC_ACT_SHOT);
+  EXPECT_EQ(out(tcp("10.200.0.1", "192.0.2.1", 1005, 80)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(drops(SLUICE_DIR_EGRESS, SLUICE_DROP_POLICY_DENY_EGRESS), 4u);
+  EXPECT_EQ(ct_entries(), 2u) << "a denied connection is never half-open";
+}
+
+TEST_F(LxcTest, IngressPolicyOfLocalDestinationAppliedAtSource) {
+  enforce(b_, SLUICE_EP_INGRESS_ENFORCED,
+          {allow(kIdC, SLUICE_DIR_INGRESS, IPPROTO_TCP, 80, 80)});
+  EXPECT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(drops(SLUICE_DIR_INGRESS, SLUICE_DROP_POLICY_DENY_INGRESS), 1u);
+  enforce(b_, SLUICE_EP_INGRESS_ENFORCED,
+          {allow(SLUICE_ID_ANY, SLUICE_DIR_INGRESS, IPPROTO_TCP, 80, 80)});
+  EXPECT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80)).retval, TC_ACT_REDIRECT);
+}
+
+TEST_F(LxcTest, RepliesPassWithoutReverseRule) {
+  enforce(b_, SLUICE_EP_EGRESS_ENFORCED | SLUICE_EP_INGRESS_ENFORCED,
+          {allow(kIdA, SLUICE_DIR_INGRESS, IPPROTO_TCP, 80, 80)});
+  ASSERT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80)).retval, TC_ACT_REDIRECT);
+  act_as(b_);
+  // B may not open anything, but its reply flows back to A.
+  EXPECT_EQ(out(tcp("10.200.0.2", "10.200.0.1", 80, 1000, TCP_SYN | TCP_ACK)).retval,
+            TC_ACT_REDIRECT);
+  EXPECT_EQ(out(tcp("10.200.0.2", "10.200.0.1", 81, 1000)).retval, TC_ACT_SHOT);
+}
+
+TEST_F(LxcTest, EstablishedSurvivesPolicyThatWouldDenyANewOne) {
+  ASSERT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80)).retval, TC_ACT_REDIRECT);
+  enforce(a_, SLUICE_EP_EGRESS_ENFORCED, {});
+  EXPECT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80, TCP_ACK)).retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1001, 80)).retval, TC_ACT_SHOT);
+}
+
+TEST_F(LxcTest, CidrIdentityCoversIpBlockRules) {
+  // 192.0.2.0/24 is an ipBlock in some policy: world addresses in it carry
+  // its CIDR identity, and so does a pod address inside it.
+  ipcache(SLUICE_ID_WORLD, kCidr, "192.0.2.0/24");
+  enforce(a_, SLUICE_EP_EGRESS_ENFORCED,
+          {allow(kCidr, SLUICE_DIR_EGRESS, IPPROTO_TCP, 443, 443)});
+  EXPECT_EQ(out(tcp("10.200.0.1", "192.0.2.9", 1000, 443)).retval, TC_ACT_OK);
+  EXPECT_EQ(out(tcp("10.200.0.1", "198.51.100.9", 1001, 443)).retval, TC_ACT_SHOT);
+  // The pod B: label identity kIdB, CIDR identity kCidr.
+  ipcache(kIdB, kCidr, AF_INET, b_.ipv4, 32);
+  EXPECT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1002, 443)).retval, TC_ACT_REDIRECT);
+}
+
+TEST_F(LxcTest, IcmpOnlyByRulesWithoutPorts) {
+  enforce(a_, SLUICE_EP_EGRESS_ENFORCED,
+          {allow(kIdB, SLUICE_DIR_EGRESS, IPPROTO_TCP, 1, 65535)});
+  Bytes ping = PacketBuilder().ipv4("10.200.0.1", "10.200.0.2").icmp_echo(7, 1).build();
+  EXPECT_EQ(out(ping).retval, TC_ACT_SHOT);
+  enforce(a_, SLUICE_EP_EGRESS_ENFORCED, {allow_all_ports(kIdB, SLUICE_DIR_EGRESS, 0)});
+  EXPECT_EQ(out(ping).retval, TC_ACT_REDIRECT);
+}
+
+TEST_F(LxcTest, Ipv4OptionsDoNotHideThePort) {
+  enforce(a_, SLUICE_EP_EGRESS_ENFORCED,
+          {allow(kIdB, SLUICE_DIR_EGRESS, IPPROTO_TCP, 80, 80)});
+  Bytes opts = {0x94, 0x04, 0x00, 0x00, 0x01, 0x01, 0x01, 0x00};  // router alert + NOPs
+  auto f81 = PacketBuilder().ipv4("10.200.0.1", "10.200.0.2").ip_options(opts).tcp(1000, 81, TCP_SYN).build();
+  auto f80 = PacketBuilder().ipv4("10.200.0.1", "10.200.0.2").ip_options(opts).tcp(1000, 80, TCP_SYN).build();
+  EXPECT_EQ(out(f81).retval, TC_ACT_SHOT);
+  EXPECT_EQ(out(f80).retval, TC_ACT_REDIRECT);
+}
+
+TEST_F(LxcTest, Ipv6ExtensionHeadersAreWalked) {
+  enforce(a_, SLUICE_EP_EGRESS_ENFORCED,
+          {allow(kIdB, SLUICE_DIR_EGRESS, IPPROTO_TCP, 80, 80)});
+  auto mk = [](uint16_t port) {
+    return PacketBuilder().ipv6("fd10:200::1", "fd10:200::2").ext_hop_by_hop().ext_dest_opts()
+        .ext_routing().tcp(1000, port, TCP_SYN).build();
+  };
+  EXPECT_EQ(out(mk(81)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(out(mk(80)).retval, TC_ACT_REDIRECT);
+  PacketBuilder deep;
+  deep.ipv6("fd10:200::1", "fd10:200::2");
+  for (int i = 0; i < 9; i++) deep.ext_dest_opts();
+  EXPECT_EQ(out(deep.tcp(1000, 80, TCP_SYN).build()).retval, TC_ACT_SHOT);
+  EXPECT_EQ(drops(SLUICE_DIR_EGRESS, SLUICE_DROP_IPV6_EXT_UNSUPPORTED), 1u);
+}
+
+TEST_F(LxcTest, FragmentsFollowTheirFirstFragment) {
+  enforce(a_, SLUICE_EP_EGRESS_ENFORCED,
+          {allow(kIdB, SLUICE_DIR_EGRESS, IPPROTO_UDP, 53, 53)});
+  auto first = [](uint16_t id, uint16_t port) {
+    return PacketBuilder().ipv4("10.200.0.1", "10.200.0.2").ip_id(id).ip_frag(0, true)
+        .udp(1000, port).payload(std::string(64, 'x')).build();
+  };
+  auto later = [](uint16_t id) {
+    return PacketBuilder().ipv4("10.200.0.1", "10.200.0.2").ip_id(id).ip_frag(72, false)
+        .l4_proto(IPPROTO_UDP).payload(std::string(32, 'y')).build();
+  };
+  EXPECT_EQ(out(later(5)).retval, TC_ACT_SHOT) << "no first fragment seen";
+  EXPECT_EQ(drops(SLUICE_DIR_EGRESS, SLUICE_DROP_FRAG_NO_STATE), 1u);
+  EXPECT_EQ(out(first(6, 5353)).retval, TC_ACT_SHOT);  // denied port
+  EXPECT_EQ(out(later(6)).retval, TC_ACT_SHOT) << "its first fragment was denied";
+  EXPECT_EQ(out(first(7, 53)).retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(out(later(7)).retval, TC_ACT_REDIRECT);
+  // IPv6: the fragment extension header.
+  auto first6 = PacketBuilder().ipv6("fd10:200::1", "fd10:200::2").ext_fragment(0, true, 99)
+                    .udp(1000, 5353).payload(std::string(64, 'x')).build();
+  auto later6 = PacketBuilder().ipv6("fd10:200::1", "fd10:200::2").ext_fragment(72, false, 99)
+                    .l4_proto(IPPROTO_UDP).payload(std::string(32, 'y')).build();
+  EXPECT_EQ(out(first6).retval, TC_ACT_SHOT);
+  EXPECT_EQ(out(later6).retval, TC_ACT_SHOT);
+}
+
+TEST_F(LxcTest, NeighbourDiscoveryIsNotPodTraffic) {
+  enforce(a_, SLUICE_EP_EGRESS_ENFORCED, {});
+  // A neighbour solicitation from the link-local address.
+  Bytes ns = PacketBuilder().ipv6("fe80::1", "ff02::1:ff00:2").l4_proto(58)
+                 .payload(Bytes{135, 0, 0, 0, 0, 0, 0, 0}).build();
+  EXPECT_EQ(out(ns).retval, TC_ACT_OK);
+  Bytes echo = PacketBuilder().ipv6("fe80::1", "fd10:200::2").icmp_echo(1, 1).build();
+  EXPECT_EQ(out(echo).retval, TC_ACT_SHOT) << "other link-local traffic is spoofed";
+}
+
+TEST_F(LxcTest, FromHostStackIngressPolicyAndHostExemption) {
+  ipcache(SLUICE_ID_HOST, 0, "198.18.0.1/32");
+  enforce(a_, SLUICE_EP_INGRESS_ENFORCED,
+          {allow(kIdC, SLUICE_DIR_INGRESS, IPPROTO_TCP, 80, 80)});
+  EXPECT_EQ(in(tcp("192.0.2.1", "10.200.0.1", 1000, 80)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(drops(SLUICE_DIR_INGRESS, SLUICE_DROP_POLICY_DENY_INGRESS), 1u);
+  EXPECT_EQ(in(tcp("198.18.0.1", "10.200.0.1", 1000, 80)).retval, TC_ACT_OK);  // the node
+  ipcache(kIdC, 0, "10.9.0.0/16");  // a remote pod range of identity C
+  EXPECT_EQ(in(tcp("10.9.1.1", "10.200.0.1", 1000, 80)).retval, TC_ACT_OK);
+}
+
+TEST_F(LxcTest, PolicyMapsRefuseTooManyRangesAndChangeNothing) {
+  enforce(a_, SLUICE_EP_EGRESS_ENFORCED, {allow(kIdB, SLUICE_DIR_EGRESS, IPPROTO_TCP, 80, 80)});
+  std::vector<PolicyEntry> many;
+  for (uint16_t p = 1; p <= SLUICE_POLICY_RANGES + 1; p++)
+    many.push_back(allow(kIdB, SLUICE_DIR_EGRESS, IPPROTO_TCP, p * 10, p * 10));
+  auto s = pol_->install(a_.ep_id, many);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().find("port ranges"), std::string::npos) << s.error();
+  EXPECT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80)).retval, TC_ACT_REDIRECT);
+}
+
+}  // namespace
+}  // namespace sluice::test
