@@ -1,0 +1,146 @@
+#include "state/cluster_state.h"
+
+#include <set>
+
+namespace sluice {
+namespace {
+
+std::string lower_kind(const k8s::Object& o) {
+  std::string k = o.kind();
+  for (auto& c : k) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return k;
+}
+
+std::string line(const k8s::Object& o, const char* verb) {
+  const auto& m = o.meta();
+  return lower_kind(o) + "/" +
+         (m.namespace_.empty() ? "" : m.namespace_ + "/") + m.name + " " +
+         verb;
+}
+
+}  // namespace
+
+Status ClusterState::restore() {
+  std::lock_guard g(mu_);
+  auto keys = store_.list("k8s/");
+  if (!keys) return Error{keys.error()};
+  for (const auto& key : *keys) {
+    auto doc = store_.get(key);
+    if (!doc) return Error{doc.error()};
+    if (!*doc) continue;
+    auto obj = k8s::from_json(**doc);
+    if (!obj) return err("state " + key + ": " + obj.error());
+    objects_[obj->key()] = std::move(*obj);
+  }
+  generation_++;
+  return {};
+}
+
+bool ClusterState::namespace_exists(const std::string& ns) const {
+  return ns == "default" || objects_.count("namespaces/" + ns);
+}
+
+Result<std::vector<std::string>> ClusterState::apply(
+    const std::string& yaml, const std::string& origin) {
+  auto objs = k8s::parse_manifests(yaml, origin);
+  if (!objs) return Error{objs.error()};
+  std::lock_guard g(mu_);
+  std::set<std::string> new_namespaces;
+  for (const auto& o : *objs)
+    if (o.get<k8s::Namespace>()) new_namespaces.insert(o.meta().name);
+  for (const auto& o : *objs) {
+    const auto& ns = o.meta().namespace_;
+    if (!ns.empty() && !namespace_exists(ns) && !new_namespaces.count(ns))
+      return err(origin + ": " + o.display() + ": namespaces \"" + ns +
+                 "\" not found");
+  }
+  std::vector<std::string> out;
+  for (const auto& o : *objs) {
+    auto it = objects_.find(o.key());
+    if (it != objects_.end() && it->second == o) {
+      out.push_back(line(o, "unchanged"));
+      continue;
+    }
+    if (auto s = store_.put(store_key(o), k8s::to_json(o)); !s)
+      return Error{s.error()};
+    out.push_back(line(o, it == objects_.end() ? "created" : "configured"));
+    objects_[o.key()] = o;
+  }
+  generation_++;
+  return out;
+}
+
+Result<std::vector<std::string>> ClusterState::remove(
+    const std::string& yaml, const std::string& origin) {
+  auto objs = k8s::parse_manifests(yaml, origin);
+  if (!objs) return Error{objs.error()};
+  std::lock_guard g(mu_);
+  for (const auto& o : *objs)
+    if (!objects_.count(o.key()))
+      return err(origin + ": " + o.display() + " not found");
+  std::vector<std::string> out;
+  for (const auto& o : *objs) {
+    std::vector<std::string> doomed = {o.key()};
+    if (o.get<k8s::Namespace>())
+      for (const auto& [key, obj] : objects_)
+        if (obj.meta().namespace_ == o.meta().name) doomed.push_back(key);
+    for (const auto& key : doomed) {
+      auto it = objects_.find(key);
+      if (it == objects_.end()) continue;
+      if (auto s = store_.remove(store_key(it->second)); !s)
+        return Error{s.error()};
+      out.push_back(line(it->second, "deleted"));
+      objects_.erase(it);
+    }
+  }
+  generation_++;
+  return out;
+}
+
+std::vector<k8s::Namespace> ClusterState::namespaces() const {
+  std::lock_guard g(mu_);
+  std::vector<k8s::Namespace> out;
+  for (const auto& [k, o] : objects_)
+    if (auto* n = o.get<k8s::Namespace>()) out.push_back(*n);
+  return out;
+}
+
+std::vector<k8s::Pod> ClusterState::pods() const {
+  std::lock_guard g(mu_);
+  std::vector<k8s::Pod> out;
+  for (const auto& [k, o] : objects_)
+    if (auto* p = o.get<k8s::Pod>()) out.push_back(*p);
+  return out;
+}
+
+std::vector<k8s::NetworkPolicy> ClusterState::policies() const {
+  std::lock_guard g(mu_);
+  std::vector<k8s::NetworkPolicy> out;
+  for (const auto& [k, o] : objects_)
+    if (auto* p = o.get<k8s::NetworkPolicy>()) out.push_back(*p);
+  return out;
+}
+
+const k8s::Pod* ClusterState::find_pod(const std::string& ns,
+                                       const std::string& name,
+                                       k8s::Pod* out) const {
+  std::lock_guard g(mu_);
+  auto it = objects_.find("pods/" + ns + "/" + name);
+  if (it == objects_.end()) return nullptr;
+  *out = *it->second.get<k8s::Pod>();
+  return out;
+}
+
+k8s::Labels ClusterState::namespace_labels(const std::string& ns) const {
+  std::lock_guard g(mu_);
+  auto it = objects_.find("namespaces/" + ns);
+  if (it != objects_.end()) return it->second.get<k8s::Namespace>()->meta.labels;
+  return {{"kubernetes.io/metadata.name", ns}};
+}
+
+uint64_t ClusterState::generation() const {
+  std::lock_guard g(mu_);
+  return generation_;
+}
+
+}  // namespace sluice
