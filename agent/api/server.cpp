@@ -7,9 +7,11 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "daemon/agent.h"
 #include "datapath/counters.h"
+#include "k8s/manifest.h"
 #include "sluice.grpc.pb.h"
 #include "sluice/abi.h"
 
@@ -78,7 +80,115 @@ class AgentService final : public v1::Agent::Service {
     return reply({}, r);
   }
 
+  grpc::Status Apply(grpc::ServerContext*, const v1::ManifestRequest* q,
+                     v1::ManifestReply* r) override {
+    return manifest_reply(a_.cluster().apply(q->yaml(), origin(*q)), r);
+  }
+
+  grpc::Status Delete(grpc::ServerContext*, const v1::ManifestRequest* q,
+                      v1::ManifestReply* r) override {
+    return manifest_reply(a_.cluster().remove(q->yaml(), origin(*q)), r);
+  }
+
+  grpc::Status EndpointAdd(grpc::ServerContext*, const v1::EndpointRequest* q,
+                           v1::EndpointReply* r) override {
+    auto e = a_.endpoints().add({q->container_id(), q->netns(), q->ifname(),
+                                 q->pod_namespace(), q->pod_name()});
+    if (!e) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, e.error());
+    fill(*e, r);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status EndpointDel(grpc::ServerContext*, const v1::EndpointRequest* q,
+                           v1::EndpointReply*) override {
+    if (auto s = a_.endpoints().del(q->container_id(), q->ifname()); !s)
+      return grpc::Status(grpc::StatusCode::INTERNAL, s.error());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status EndpointCheck(grpc::ServerContext*,
+                             const v1::EndpointRequest* q,
+                             v1::EndpointReply*) override {
+    if (auto s = a_.endpoints().check(q->container_id(), q->ifname()); !s)
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, s.error());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Get(grpc::ServerContext*, const v1::GetRequest* q,
+                   v1::GetReply* r) override {
+    nlohmann::json out = nlohmann::json::array();
+    const std::string& kind = q->kind();
+    auto want = [&](const k8s::ObjectMeta& m) {
+      return q->namespace_().empty() || m.namespace_ == q->namespace_();
+    };
+    auto add = [&](const k8s::Object& o) {
+      if (want(o.meta())) out.push_back(nlohmann::json::parse(k8s::to_json(o)));
+    };
+    if (kind == "namespaces" || kind == "namespace" || kind == "ns") {
+      for (auto& n : a_.cluster().namespaces()) add({n});
+    } else if (kind == "pods" || kind == "pod" || kind == "po") {
+      for (auto& p : a_.cluster().pods()) add({p});
+    } else if (kind == "networkpolicies" || kind == "networkpolicy" ||
+               kind == "netpol") {
+      for (auto& p : a_.cluster().policies()) add({p});
+    } else if (kind == "identities" || kind == "identity") {
+      for (auto& [id, labels] : a_.identities().list())
+        out.push_back({{"id", id}, {"labels", labels}});
+    } else if (kind == "endpoints" || kind == "endpoint" || kind == "ep") {
+      for (const auto& e : a_.endpoints().list()) {
+        if (!q->namespace_().empty() && e.pod_namespace != q->namespace_())
+          continue;
+        std::vector<std::string> ips;
+        for (const auto& ip : e.ips) ips.push_back(ip.str());
+        out.push_back({{"metadata",
+                        {{"namespace", e.pod_namespace}, {"name", e.pod_name}}},
+                       {"containerID", e.container_id},
+                       {"hostDev", e.host_dev},
+                       {"endpointID", e.ep_id},
+                       {"identity", e.identity},
+                       {"ips", ips}});
+      }
+    } else {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "kind: unsupported value \"" + kind +
+                              "\": supported values: namespaces, pods, "
+                              "networkpolicies, endpoints, identities");
+    }
+    r->set_json(out.dump());
+    return grpc::Status::OK;
+  }
+
  private:
+  static std::string origin(const v1::ManifestRequest& q) {
+    return q.origin().empty() ? "manifest" : q.origin();
+  }
+
+  grpc::Status manifest_reply(const Result<std::vector<std::string>>& res,
+                              v1::ManifestReply* r) {
+    if (!res) {
+      spdlog::warn("api: rejected: {}", res.error());
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, res.error());
+    }
+    for (const auto& l : res.value()) r->add_applied(l);
+    if (auto s = a_.reconcile(); !s) {
+      spdlog::error("reconcile after manifest change: {}", s.error());
+      return grpc::Status(grpc::StatusCode::INTERNAL, s.error());
+    }
+    return grpc::Status::OK;
+  }
+
+  static void fill(const EndpointRecord& e, v1::EndpointReply* r) {
+    r->set_host_ifname(e.host_dev);
+    r->set_mac(mac_str(e.pod_mac));
+    r->set_endpoint_id(e.ep_id);
+    r->set_identity(e.identity);
+    for (const auto& ip : e.ips) {
+      auto* c = r->add_ips();
+      c->set_address(ip.str() + (ip.family == AF_INET ? "/32" : "/128"));
+      c->set_gateway(ip.family == AF_INET ? kGatewayV4 : kGatewayV6);
+    }
+  }
+
   void add_map(v1::StatusReply* r, const char* name, const char* type,
                uint64_t entries, uint64_t max) {
     auto* m = r->add_maps();

@@ -4,6 +4,8 @@
 
 #include <fstream>
 #include <set>
+#include <tuple>
+#include <arpa/inet.h>
 #include <sstream>
 
 namespace sluice {
@@ -53,13 +55,15 @@ Result<AgentConfig> parse_config_yaml(const std::string& text,
       if (!l) return fail(l.error());
       cfg.devices = *l;
     } else if (key == "bpffs" || key == "socket" || key == "stateDir" ||
-               key == "logLevel") {
+               key == "logLevel" || key == "podCIDR" || key == "podCIDRv6") {
       auto s = scalar(v, key);
       if (!s) return fail(s.error());
       if (key == "bpffs") cfg.bpffs = *s;
       if (key == "socket") cfg.socket = *s;
       if (key == "stateDir") cfg.state_dir = *s;
       if (key == "logLevel") cfg.log_level = *s;
+      if (key == "podCIDR") cfg.pod_cidr = *s;
+      if (key == "podCIDRv6") cfg.pod_cidr_v6 = *s;
     } else if (key == "prefilter") {
       if (!v.IsMap()) return fail("prefilter: expected a mapping");
       for (const auto& pkv : v) {
@@ -102,6 +106,18 @@ Status validate_config(const AgentConfig& cfg) {
       return err(std::string(name) + ": must be an absolute path, got \"" +
                  val + "\"");
   }
+  for (const auto& [name, val, fam] :
+       {std::tuple{"podCIDR", cfg.pod_cidr, AF_INET},
+        std::tuple{"podCIDRv6", cfg.pod_cidr_v6, AF_INET6}}) {
+    if (val.empty()) continue;
+    auto c = Cidr::parse(val);
+    if (!c) return err(std::string(name) + ": " + c.error());
+    if (c->addr.family != fam)
+      return err(std::string(name) + ": \"" + val + "\" is not an " +
+                 (fam == AF_INET ? "IPv4" : "IPv6") + " CIDR");
+  }
+  if (cfg.pod_cidr.empty() && cfg.pod_cidr_v6.empty())
+    return err("podCIDR, podCIDRv6: at least one must be set");
   std::set<std::string> seen;
   for (const auto& d : cfg.devices) {
     if (d.empty() || d.size() >= 16 || d.find('/') != std::string::npos)

@@ -22,6 +22,10 @@ struct AgentConfig {
   std::string state_dir = "/var/lib/sluice";
   std::string log_level = "info";
   PrefilterConfig prefilter;
+  // Pod address ranges of this node; either may be disabled with "" (at
+  // least one must remain).
+  std::string pod_cidr = "10.200.0.0/16";
+  std::string pod_cidr_v6 = "fd10:200::/64";
 };
 
 // Parses YAML text; `origin` names the file in error messages.

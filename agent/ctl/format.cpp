@@ -1,6 +1,8 @@
 #include "ctl/format.h"
 
+#include <fstream>
 #include <iomanip>
+#include <iostream>
 #include <sstream>
 
 #include "datapath/counters.h"
@@ -89,6 +91,44 @@ std::string drop_reasons_text() {
       << drop_reason_help(code) << "\n";
   }
   return o.str();
+}
+
+std::string get_text(const std::string& kind, const nlohmann::json& items) {
+  std::ostringstream o;
+  auto labels = [](const nlohmann::json& l) {
+    std::string s;
+    for (auto it = l.begin(); it != l.end(); ++it)
+      s += (s.empty() ? "" : ",") + it.key() + "=" + it.value().get<std::string>();
+    return s.empty() ? std::string("<none>") : s;
+  };
+  if (kind.rfind("ident", 0) == 0) {
+    o << std::left << std::setw(10) << "ID" << "LABELS\n";
+    for (const auto& i : items)
+      o << std::left << std::setw(10) << i["id"].get<uint32_t>()
+        << labels(i["labels"]) << "\n";
+    return o.str();
+  }
+  o << std::left << std::setw(16) << "NAMESPACE" << std::setw(28) << "NAME"
+    << "LABELS\n";
+  for (const auto& i : items) {
+    const auto& m = i.value("metadata", nlohmann::json::object());
+    o << std::left << std::setw(16) << m.value("namespace", "") << std::setw(28)
+      << m.value("name", "")
+      << labels(m.value("labels", nlohmann::json::object())) << "\n";
+  }
+  return o.str();
+}
+
+Result<std::string> read_input(const std::string& path) {
+  std::ostringstream ss;
+  if (path == "-") {
+    ss << std::cin.rdbuf();
+    return ss.str();
+  }
+  std::ifstream in(path);
+  if (!in) return err("cannot read " + path);
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 }  // namespace sluice::ctl

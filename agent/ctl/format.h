@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/result.h"
 #include "sluice.pb.h"
 
 namespace sluice::ctl {
@@ -11,5 +12,9 @@ namespace sluice::ctl {
 std::string status_text(const v1::StatusReply& r);
 nlohmann::json status_json(const v1::StatusReply& r);
 std::string drop_reasons_text();
+// `sluicectl get KIND` as an aligned table.
+std::string get_text(const std::string& kind, const nlohmann::json& items);
+// A file's content, or standard input for "-".
+Result<std::string> read_input(const std::string& path);
 
 }  // namespace sluice::ctl

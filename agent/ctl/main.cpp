@@ -1,6 +1,8 @@
 // sluicectl: the command line over the agent API.
 //   sluicectl [--socket P] status [-o json]
 //   sluicectl [--socket P] prefilter add|delete CIDR... | list [-o json]
+//   sluicectl [--socket P] apply|delete -f FILE|-
+//   sluicectl [--socket P] get KIND [-n NS] [-o json]
 //   sluicectl drop-reasons
 #include <grpcpp/grpcpp.h>
 
@@ -107,6 +109,58 @@ int main(int argc, char** argv) {
     } else {
       for (const auto& x : r.cidrs()) std::cout << x << "\n";
     }
+  });
+
+  std::string file;
+  for (const char* verb : {"apply", "delete"}) {
+    auto* sub = app.add_subcommand(
+        verb, std::string(verb) + " Kubernetes manifests (multi-document YAML)");
+    sub->add_option("-f,--filename", file, "manifest file, - for stdin")
+        ->required();
+    const std::string v = verb;
+    sub->callback([&, v] {
+      auto text = sluice::ctl::read_input(file);
+      if (!text) {
+        std::cerr << "error: " << text.error() << "\n";
+        rc = 1;
+        return;
+      }
+      sluice::v1::ManifestRequest q;
+      q.set_yaml(*text);
+      q.set_origin(file == "-" ? "stdin" : file);
+      sluice::v1::ManifestReply r;
+      auto stub = connect(c);
+      auto s = v == "apply" ? stub->Apply(rpc_ctx().get(), q, &r)
+                            : stub->Delete(rpc_ctx().get(), q, &r);
+      if (!s.ok()) {
+        rc = fail(c, s);
+        return;
+      }
+      for (const auto& l : r.applied()) std::cout << l << "\n";
+    });
+  }
+
+  std::string kind, ns;
+  auto* get = app.add_subcommand("get", "list what the agent holds");
+  get->add_option("kind", kind,
+                  "namespaces|pods|networkpolicies|endpoints|identities")
+      ->required();
+  get->add_option("-n,--namespace", ns, "only this namespace");
+  get->add_option("-o,--output", c.output, "text|json")
+      ->check(CLI::IsMember({"text", "json"}));
+  get->callback([&] {
+    sluice::v1::GetRequest q;
+    q.set_kind(kind);
+    q.set_namespace_(ns);
+    sluice::v1::GetReply r;
+    auto s = connect(c)->Get(rpc_ctx().get(), q, &r);
+    if (!s.ok()) {
+      rc = fail(c, s);
+      return;
+    }
+    auto j = nlohmann::json::parse(r.json());
+    std::cout << (c.output == "json" ? j.dump(2) + "\n"
+                                     : sluice::ctl::get_text(kind, j));
   });
 
   auto* dr = app.add_subcommand("drop-reasons",

@@ -28,11 +28,30 @@ Status Agent::start() {
   if (!store) return Error{store.error()};
   store_ = std::move(*store);
   if (auto s = store_->lock(); !s) return s;
+  cluster_ = std::make_unique<ClusterState>(*store_);
+  if (auto s = cluster_->restore(); !s) return s;
+  identities_ = std::make_unique<IdentityAllocator>(*store_);
+  if (auto s = identities_->restore(); !s) return s;
 
   auto xdp = XdpDatapath::load(layout_);
   if (!xdp) return Error{xdp.error()};
   xdp_ = std::move(*xdp);
   if (auto s = xdp_->set_event_level(SLUICE_EVENTS_DROPS); !s) return s;
+  auto lxc = LxcDatapath::load(layout_);
+  if (!lxc) return Error{lxc.error()};
+  lxc_ = std::move(*lxc);
+
+  std::optional<Cidr> pod4, pod6;
+  if (!cfg_.pod_cidr.empty()) pod4 = *Cidr::parse(cfg_.pod_cidr);
+  if (!cfg_.pod_cidr_v6.empty()) pod6 = *Cidr::parse(cfg_.pod_cidr_v6);
+  auto ipam = Ipam::create(*store_, pod4, pod6);
+  if (!ipam) return Error{ipam.error()};
+  ipam_ = std::move(*ipam);
+  if (auto s = ipam_->restore(); !s) return s;
+  endpoints_ = std::make_unique<EndpointManager>(*store_, *ipam_, *identities_,
+                                                 *cluster_, *lxc_);
+  if (auto s = endpoints_->restore(); !s) return s;
+  if (auto s = identities_->gc_unused(); !s) return s;
 
   // Desired state reaches the maps before the (new) program is attached.
   auto deny = DenyMaps::open({xdp_->map_fd(SLUICE_MAP_PF_V4),
@@ -57,6 +76,8 @@ Status Agent::start() {
                cfg_.devices.size(), cfg_.bpffs, cfg_.socket);
   return {};
 }
+
+Status Agent::reconcile() { return endpoints_->refresh_identities(); }
 
 void Agent::wait_for_signal() {
   sigset_t set;

@@ -6,9 +6,14 @@
 
 #include "config/config.h"
 #include "datapath/bpffs.h"
+#include "datapath/lxc_datapath.h"
 #include "datapath/xdp_datapath.h"
+#include "endpoint/ipam.h"
+#include "endpoint/manager.h"
 #include "observe/event_reader.h"
+#include "identity/allocator.h"
 #include "prefilter/prefilter.h"
+#include "state/cluster_state.h"
 #include "state/file_store.h"
 
 namespace sluice {
@@ -35,13 +40,24 @@ class Agent {
   XdpDatapath& xdp() { return *xdp_; }
   Prefilter& prefilter() { return *prefilter_; }
   EventReader& events() { return *events_; }
+  ClusterState& cluster() { return *cluster_; }
+  IdentityAllocator& identities() { return *identities_; }
+  EndpointManager& endpoints() { return *endpoints_; }
+  // After desired state changed: identities (and, with the compiler,
+  // policies) follow.
+  Status reconcile();
   const BpffsLayout& layout() const { return layout_; }
 
  private:
   AgentConfig cfg_;
   BpffsLayout layout_;
   std::unique_ptr<FileStore> store_;
+  std::unique_ptr<ClusterState> cluster_;
+  std::unique_ptr<IdentityAllocator> identities_;
   std::unique_ptr<XdpDatapath> xdp_;
+  std::unique_ptr<LxcDatapath> lxc_;
+  std::unique_ptr<Ipam> ipam_;
+  std::unique_ptr<EndpointManager> endpoints_;
   std::unique_ptr<DenyMaps> deny_maps_;
   std::unique_ptr<Prefilter> prefilter_;
   std::unique_ptr<EventReader> events_;

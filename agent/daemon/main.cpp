@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   bool cleanup = false;
   std::vector<std::string> devices, deny;
-  std::string bpffs, socket, state_dir, log_level;
+  std::string bpffs, socket, state_dir, log_level, pod_cidr, pod_cidr_v6;
   app.add_option("--config", config_path, "YAML config file");
   app.add_flag("--cleanup", cleanup,
                "detach and remove every program, link and pin, then exit");
@@ -45,6 +45,10 @@ int main(int argc, char** argv) {
   auto* o_state = app.add_option("--state-dir", state_dir, "state directory");
   auto* o_log = app.add_option("--log-level", log_level,
                                "trace|debug|info|warn|error|critical|off");
+  auto* o_pod4 = app.add_option("--pod-cidr", pod_cidr,
+                                "pod IPv4 range (\"\" disables IPv4)");
+  auto* o_pod6 = app.add_option("--pod-cidr-v6", pod_cidr_v6,
+                                "pod IPv6 range (\"\" disables IPv6)");
   auto* o_deny = app.add_option("--prefilter-deny", deny,
                                 "prefilter deny CIDRs (a,b)")
                      ->delimiter(',');
@@ -64,6 +68,8 @@ int main(int argc, char** argv) {
   if (*o_sock) cfg.socket = socket;
   if (*o_state) cfg.state_dir = state_dir;
   if (*o_log) cfg.log_level = log_level;
+  if (*o_pod4) cfg.pod_cidr = pod_cidr;
+  if (*o_pod6) cfg.pod_cidr_v6 = pod_cidr_v6;
   if (*o_deny) {
     cfg.prefilter.deny.clear();
     for (size_t i = 0; i < deny.size(); i++) {

@@ -1,0 +1,172 @@
+// Pod networking end to end through the CNI plugin: the agent runs in a
+// node namespace, sluice-cni ADD creates pods in their own namespaces, and
+// real traffic flows pod to pod through sluice_lxc.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "e2e_util.h"
+
+namespace sluice::e2e {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+class CniE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ensure_blackhole_routes();
+    sfx_ = unique_suffix();
+    node_ = std::make_unique<Netns>("sl-cn" + sfx_);
+    tmp_ = "/tmp/sluice-cni-" + sfx_;
+    bpffs_ = "/sys/fs/bpf/sluice-cni-" + sfx_;
+    std::filesystem::create_directories(tmp_);
+    std::ofstream(tmp_ + "/net.conf")
+        << R"({"cniVersion":"1.0.0","name":"sluice","type":"sluice-cni","socket":")"
+        << tmp_ << "/a.sock\"}";
+    start();
+  }
+  void TearDown() override {
+    for (auto& [name, ns] : pods_) cni("DEL", name);
+    agent_.reset();
+    node_->exec(bin("sluice-agent") + " --cleanup --bpffs " + bpffs_ + " --socket " +
+                tmp_ + "/a.sock");
+    pods_.clear();
+    node_.reset();
+    std::filesystem::remove_all(tmp_);
+  }
+  void start() {
+    agent_ = std::make_unique<AgentProc>(
+        node_->name(),
+        std::vector<std::string>{"--bpffs", bpffs_, "--socket", tmp_ + "/a.sock",
+                                 "--state-dir", tmp_ + "/state", "--pod-cidr",
+                                 "10.200.77.0/24", "--pod-cidr-v6", "fd10:200::77:0/112"},
+        tmp_ + "/agent.log");
+    for (int i = 0; i < 100; i++) {
+      if (ctl("status").rc == 0) return;
+      ASSERT_TRUE(agent_->running()) << read_file(tmp_ + "/agent.log");
+      std::this_thread::sleep_for(100ms);
+    }
+    FAIL() << read_file(tmp_ + "/agent.log");
+  }
+  CmdResult ctl(const std::string& args) {
+    return sh(bin("sluicectl") + " --socket " + tmp_ + "/a.sock " + args);
+  }
+  // Runs the plugin like a container runtime does.
+  CmdResult cni(const std::string& cmd, const std::string& pod,
+                const std::string& ns = "x") {
+    const std::string netns = "/var/run/netns/sl-cp" + pod + sfx_;
+    return sh("CNI_COMMAND=" + cmd + " CNI_CONTAINERID=cid-" + pod + sfx_ +
+              " CNI_NETNS=" + netns + " CNI_IFNAME=eth0 CNI_PATH=/nonexistent" +
+              " CNI_ARGS='IgnoreUnknown=1;K8S_POD_NAMESPACE=" + ns +
+              ";K8S_POD_NAME=" + pod + "' " + bin("sluice-cni") + " < " + tmp_ +
+              "/net.conf");
+  }
+  json add_pod(const std::string& pod) {
+    pods_[pod] = std::make_unique<Netns>("sl-cp" + pod + sfx_);
+    auto r = cni("ADD", pod);
+    EXPECT_EQ(r.rc, 0) << r.out << read_file(tmp_ + "/agent.log");
+    return r.rc == 0 ? json::parse(r.out) : json{};
+  }
+  static std::string v4_of(const json& result) {
+    for (const auto& ip : result["ips"]) {
+      std::string a = ip["address"];
+      if (a.find(':') == std::string::npos) return a.substr(0, a.find('/'));
+    }
+    return "";
+  }
+  static std::string v6_of(const json& result) {
+    for (const auto& ip : result["ips"]) {
+      std::string a = ip["address"];
+      if (a.find(':') != std::string::npos) return a.substr(0, a.find('/'));
+    }
+    return "";
+  }
+  bool ping(const std::string& pod, const std::string& dst, const std::string& src = "") {
+    return pods_[pod]->exec("ping -n -c 1 -W 1 " + (src.empty() ? "" : "-I " + src + " ") + dst)
+               .rc == 0;
+  }
+
+  std::string sfx_, tmp_, bpffs_;
+  std::unique_ptr<Netns> node_;
+  std::unique_ptr<AgentProc> agent_;
+  std::map<std::string, std::unique_ptr<Netns>> pods_;
+};
+
+TEST_F(CniE2E, AddGivesAddressesAndPodsTalkOverIpv4AndIpv6) {
+  auto a = add_pod("a"), b = add_pod("b");
+  ASSERT_FALSE(v4_of(a).empty()) << a.dump();
+  EXPECT_EQ(a["cniVersion"], "1.0.0");
+  EXPECT_EQ(v4_of(a).rfind("10.200.77.", 0), 0u) << a.dump();
+  EXPECT_NE(v4_of(a), v4_of(b));
+  EXPECT_TRUE(ping("a", v4_of(b)));
+  EXPECT_TRUE(ping("b", v4_of(a)));
+  EXPECT_TRUE(pods_["a"]->exec("ping -6 -n -c 3 -W 1 " + v6_of(b)).rc == 0);
+  auto eps = json::parse(ctl("get endpoints -o json").out);
+  EXPECT_EQ(eps.size(), 2u);
+}
+
+TEST_F(CniE2E, PodCannotSpoofAnotherAddress) {
+  auto a = add_pod("a"), b = add_pod("b");
+  ASSERT_EQ(pods_["a"]->exec("ip addr add 10.200.77.250/32 dev eth0").rc, 0);
+  EXPECT_FALSE(ping("a", v4_of(b), "10.200.77.250"));
+  EXPECT_TRUE(ping("a", v4_of(b)));
+  auto st = json::parse(ctl("status -o json").out);
+  uint64_t spoofed = 0;
+  for (const auto& c : st["counters"])
+    if (c["reason"] == "spoofed-source") spoofed += c["packets"].get<uint64_t>();
+  EXPECT_GE(spoofed, 1u);
+}
+
+TEST_F(CniE2E, AddIsIdempotentDelRemovesEverythingTwiceIsFine) {
+  auto a = add_pod("a");
+  auto again = cni("ADD", "a");
+  ASSERT_EQ(again.rc, 0) << again.out;
+  EXPECT_EQ(v4_of(json::parse(again.out)), v4_of(a));
+  const std::string host = a["interfaces"][0]["name"];
+  EXPECT_EQ(node_->exec("ip link show " + host).rc, 0);
+  EXPECT_EQ(cni("DEL", "a").rc, 0);
+  EXPECT_NE(node_->exec("ip link show " + host).rc, 0);
+  EXPECT_NE(pods_["a"]->exec("ip link show eth0").rc, 0);
+  EXPECT_EQ(cni("DEL", "a").rc, 0);
+  EXPECT_EQ(json::parse(ctl("get endpoints -o json").out).size(), 0u);
+  // The address went back to the pool (IPAM rotates through the range
+  // before reusing one, so the next pod gets a fresh address).
+  auto b = add_pod("b");
+  EXPECT_FALSE(v4_of(b).empty());
+}
+
+TEST_F(CniE2E, PodLabelsGiveTheEndpointItsIdentity) {
+  ASSERT_EQ(ctl("apply -f - <<'EOF'\napiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {ns: x}}\nEOF").rc, 0);
+  add_pod("a");
+  auto id0 = json::parse(ctl("get endpoints -o json").out)[0]["identity"].get<uint32_t>();
+  auto r = ctl("apply -f - <<'EOF'\napiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x, labels: {pod: a}}\nEOF");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  auto id1 = json::parse(ctl("get endpoints -o json").out)[0]["identity"].get<uint32_t>();
+  EXPECT_NE(id0, id1) << "labels changed, so must the identity";
+  auto ids = json::parse(ctl("get identities -o json").out);
+  bool found = false;
+  for (const auto& i : ids)
+    if (i["id"] == id1) found = i["labels"].value("pod", "") == "a" &&
+                                i["labels"].value("ns:ns", "") == "x";
+  EXPECT_TRUE(found) << ids.dump();
+}
+
+TEST_F(CniE2E, TrafficSurvivesAgentKillAndRestartAdoptsEndpoints) {
+  auto a = add_pod("a"), b = add_pod("b");
+  ASSERT_TRUE(ping("a", v4_of(b)));
+  agent_->kill9();
+  EXPECT_TRUE(ping("a", v4_of(b))) << "the datapath runs without the agent";
+  start();
+  EXPECT_EQ(json::parse(ctl("get endpoints -o json").out).size(), 2u);
+  EXPECT_TRUE(ping("a", v4_of(b)));
+  EXPECT_EQ(cni("DEL", "a").rc, 0);
+}
+
+}  // namespace
+}  // namespace sluice::e2e
