@@ -95,6 +95,9 @@ class AgentService final : public v1::Agent::Service {
     auto e = a_.endpoints().add({q->container_id(), q->netns(), q->ifname(),
                                  q->pod_namespace(), q->pod_name()});
     if (!e) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, e.error());
+    // The new pod is a peer of others' policies and may be selected itself.
+    if (auto s = a_.reconcile(); !s)
+      return grpc::Status(grpc::StatusCode::INTERNAL, s.error());
     fill(*e, r);
     return grpc::Status::OK;
   }
@@ -102,6 +105,8 @@ class AgentService final : public v1::Agent::Service {
   grpc::Status EndpointDel(grpc::ServerContext*, const v1::EndpointRequest* q,
                            v1::EndpointReply*) override {
     if (auto s = a_.endpoints().del(q->container_id(), q->ifname()); !s)
+      return grpc::Status(grpc::StatusCode::INTERNAL, s.error());
+    if (auto s = a_.reconcile(); !s)
       return grpc::Status(grpc::StatusCode::INTERNAL, s.error());
     return grpc::Status::OK;
   }

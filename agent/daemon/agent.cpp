@@ -52,6 +52,10 @@ Status Agent::start() {
                                                  *cluster_, *lxc_);
   if (auto s = endpoints_->restore(); !s) return s;
   if (auto s = identities_->gc_unused(); !s) return s;
+  policy_ = std::make_unique<PolicyEngine>(
+      *cluster_, *endpoints_, lxc_->map_fd(SLUICE_MAP_POLICY),
+      lxc_->map_fd("sluice_pol_tmpl"), lxc_->map_fd(SLUICE_MAP_IPCACHE));
+  if (auto s = policy_->sync(); !s) return s;
 
   // Desired state reaches the maps before the (new) program is attached.
   auto deny = DenyMaps::open({xdp_->map_fd(SLUICE_MAP_PF_V4),
@@ -77,7 +81,10 @@ Status Agent::start() {
   return {};
 }
 
-Status Agent::reconcile() { return endpoints_->refresh_identities(); }
+Status Agent::reconcile() {
+  if (auto s = endpoints_->refresh_identities(); !s) return s;
+  return policy_->sync();
+}
 
 void Agent::wait_for_signal() {
   sigset_t set;

@@ -12,6 +12,7 @@
 #include "endpoint/manager.h"
 #include "observe/event_reader.h"
 #include "identity/allocator.h"
+#include "policy/engine.h"
 #include "prefilter/prefilter.h"
 #include "state/cluster_state.h"
 #include "state/file_store.h"
@@ -43,6 +44,7 @@ class Agent {
   ClusterState& cluster() { return *cluster_; }
   IdentityAllocator& identities() { return *identities_; }
   EndpointManager& endpoints() { return *endpoints_; }
+  PolicyEngine& policy() { return *policy_; }
   // After desired state changed: identities (and, with the compiler,
   // policies) follow.
   Status reconcile();
@@ -58,6 +60,7 @@ class Agent {
   std::unique_ptr<LxcDatapath> lxc_;
   std::unique_ptr<Ipam> ipam_;
   std::unique_ptr<EndpointManager> endpoints_;
+  std::unique_ptr<PolicyEngine> policy_;
   std::unique_ptr<DenyMaps> deny_maps_;
   std::unique_ptr<Prefilter> prefilter_;
   std::unique_ptr<EventReader> events_;

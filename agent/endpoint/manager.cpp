@@ -23,6 +23,7 @@ sluice_endpoint to_bpf(const EndpointRecord& r) {
   sluice_endpoint e{};
   e.ep_id = r.ep_id;
   e.identity = r.identity;
+  e.flags = r.flags;
   e.ifindex = r.host_ifindex;
   for (const auto& ip : r.ips) {
     if (ip.family == AF_INET) std::memcpy(e.ipv4, ip.bytes.data(), 4);
@@ -341,6 +342,18 @@ Status EndpointManager::refresh_identities() {
     ids_.release(old);
     spdlog::info("endpoint {}/{}: identity {} -> {}", r.pod_namespace,
                  r.pod_name, old, r.identity);
+  }
+  return {};
+}
+
+Status EndpointManager::set_flags(const std::string& ns,
+                                  const std::string& name, uint32_t flags) {
+  std::lock_guard g(mu_);
+  for (auto& [k, r] : eps_) {
+    if (r.pod_namespace != ns || r.pod_name != name || r.flags == flags)
+      continue;
+    r.flags = flags;
+    if (auto s = publish(r); !s) return s;
   }
   return {};
 }

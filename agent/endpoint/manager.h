@@ -27,6 +27,7 @@ struct EndpointRecord {
   unsigned host_ifindex = 0;
   uint32_t ep_id = 0;
   uint32_t identity = 0;
+  uint32_t flags = 0;  // enum sluice_ep_flags (policy enforcement)
   std::vector<IpAddr> ips;
   Mac pod_mac{}, host_mac{};
 };
@@ -51,6 +52,9 @@ class EndpointManager {
   // Namespace objects; rewrites the maps of those that changed.
   Status refresh_identities();
   std::vector<EndpointRecord> list() const;
+  // Sets the enforcement flags of the endpoint of a pod, if it is local.
+  Status set_flags(const std::string& ns, const std::string& name,
+                   uint32_t flags);
 
  private:
   static std::string key(const std::string& cid, const std::string& ifname);

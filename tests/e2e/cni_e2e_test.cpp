@@ -168,5 +168,101 @@ TEST_F(CniE2E, TrafficSurvivesAgentKillAndRestartAdoptsEndpoints) {
   EXPECT_EQ(cni("DEL", "a").rc, 0);
 }
 
+// NetworkPolicy through the whole agent: apply, compile, maps, datapath.
+class CniPolicyE2E : public CniE2E {
+ protected:
+  void SetUp() override {
+    CniE2E::SetUp();
+    if (HasFatalFailure()) return;
+    auto r = ctl("apply -f - <<'EOF'\n"
+                 "apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {ns: x}}\n---\n"
+                 "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x, labels: {pod: a}}\n---\n"
+                 "apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: x, labels: {pod: b}}\n"
+                 "spec: {containers: [{name: c, ports: [{containerPort: 80, name: serve-80-tcp}]}]}\n"
+                 "EOF");
+    ASSERT_EQ(r.rc, 0) << r.out;
+    a_ = add_pod("a");
+    b_ = add_pod("b");
+    // OpenBSD nc listens on one family per process.
+    for (int port : {80, 81})
+      for (const char* fam : {"-4", "-6"})
+        pods_["b"]->exec(std::string("sh -c 'timeout 20 nc ") + fam + " -lk -p " +
+                         std::to_string(port) + " >/dev/null 2>&1 &'");
+    std::this_thread::sleep_for(200ms);
+  }
+  bool tcp(const std::string& from, const std::string& dst, int port) {
+    return pods_[from]->exec("nc -z -w 1 " + dst + " " + std::to_string(port)).rc == 0;
+  }
+  CmdResult apply(const std::string& yaml) {
+    return ctl("apply -f - <<'EOF'\n" + yaml + "EOF");
+  }
+  json a_, b_;
+};
+
+TEST_F(CniPolicyE2E, DenyAllThenAllowOnePortFromOnePod) {
+  ASSERT_TRUE(tcp("a", v4_of(b_), 80));
+  ASSERT_TRUE(tcp("a", v4_of(b_), 81));
+  auto r = apply("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                 "metadata: {name: deny-all, namespace: x}\n"
+                 "spec: {podSelector: {matchLabels: {pod: b}}, policyTypes: [Ingress]}\n");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_FALSE(tcp("a", v4_of(b_), 80));
+  EXPECT_FALSE(ping("a", v4_of(b_)));
+  EXPECT_TRUE(ping("b", v4_of(a_))) << "b's egress is not restricted; replies pass";
+  r = apply("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+            "metadata: {name: allow-a-80, namespace: x}\n"
+            "spec:\n  podSelector: {matchLabels: {pod: b}}\n"
+            "  ingress: [{from: [{podSelector: {matchLabels: {pod: a}}}], ports: [{port: serve-80-tcp}]}]\n");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(tcp("a", v4_of(b_), 80)) << "named port resolved on b";
+  EXPECT_FALSE(tcp("a", v4_of(b_), 81));
+  EXPECT_TRUE(tcp("a", v6_of(b_), 80));
+  EXPECT_FALSE(tcp("a", v6_of(b_), 81));
+  r = ctl("delete -f - <<'EOF'\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+          "metadata: {name: deny-all, namespace: x}\nEOF");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_FALSE(tcp("a", v4_of(b_), 81)) << "allow-a-80 still isolates b";
+  r = ctl("delete -f - <<'EOF'\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+          "metadata: {name: allow-a-80, namespace: x}\nEOF");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(tcp("a", v4_of(b_), 81)) << "no policy selects b any more";
+}
+
+TEST_F(CniPolicyE2E, IpBlockMatchesPodAddresses) {
+  auto r = apply("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                 "metadata: {name: from-block, namespace: x}\n"
+                 "spec:\n  podSelector: {matchLabels: {pod: b}}\n"
+                 "  ingress: [{from: [{ipBlock: {cidr: 10.200.77.0/24, except: [" +
+                 v4_of(a_) + "/32]}}]}]\n");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_FALSE(tcp("a", v4_of(b_), 80)) << "a is in the except";
+  r = apply("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+            "metadata: {name: from-block, namespace: x}\n"
+            "spec:\n  podSelector: {matchLabels: {pod: b}}\n"
+            "  ingress: [{from: [{ipBlock: {cidr: 10.200.77.0/24}}]}]\n");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(tcp("a", v4_of(b_), 80));
+  EXPECT_FALSE(tcp("a", v6_of(b_), 80)) << "an IPv4 block does not allow IPv6";
+  r = apply("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+            "metadata: {name: from-block6, namespace: x}\n"
+            "spec:\n  podSelector: {matchLabels: {pod: b}}\n"
+            "  ingress: [{from: [{ipBlock: {cidr: \"fd10:200::77:0/112\"}}]}]\n");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_TRUE(tcp("a", v6_of(b_), 80)) << "the IPv6 block does";
+}
+
+TEST_F(CniPolicyE2E, EgressDenyAndDropReasonCounted) {
+  auto r = apply("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                 "metadata: {name: a-egress-none, namespace: x}\n"
+                 "spec: {podSelector: {matchLabels: {pod: a}}, policyTypes: [Egress]}\n");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_FALSE(tcp("a", v4_of(b_), 80));
+  auto st = json::parse(ctl("status -o json").out);
+  uint64_t n = 0;
+  for (const auto& c : st["counters"])
+    if (c["reason"] == "policy-deny-egress") n += c["packets"].get<uint64_t>();
+  EXPECT_GE(n, 1u);
+}
+
 }  // namespace
 }  // namespace sluice::e2e
