@@ -12,6 +12,7 @@
 #include "daemon/agent.h"
 #include "datapath/counters.h"
 #include "k8s/manifest.h"
+#include "policy/evaluator.h"
 #include "sluice.grpc.pb.h"
 #include "sluice/abi.h"
 
@@ -116,6 +117,41 @@ class AgentService final : public v1::Agent::Service {
                              v1::EndpointReply*) override {
     if (auto s = a_.endpoints().check(q->container_id(), q->ifname()); !s)
       return grpc::Status(grpc::StatusCode::NOT_FOUND, s.error());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status PolicyTrace(grpc::ServerContext*, const v1::TraceRequest* q,
+                           v1::TraceReply* r) override {
+    auto bad = [](const std::string& m) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, m);
+    };
+    int family = q->family() == 6 ? AF_INET6 : AF_INET;
+    auto endpoint = [&](const std::string& s, const char* field)
+        -> Result<policy::Endpoint> {
+      if (auto ip = IpAddr::parse(s)) {
+        family = ip->family;
+        return policy::Endpoint::external(*ip);
+      }
+      auto slash = s.find('/');
+      if (slash == std::string::npos || slash == 0 || slash + 1 == s.size())
+        return err(std::string(field) + ": \"" + s +
+                   "\" is neither NS/POD nor an IP address");
+      return policy::Endpoint::of_pod(s.substr(0, slash), s.substr(slash + 1));
+    };
+    auto from = endpoint(q->from(), "from");
+    if (!from) return bad(from.error());
+    auto to = endpoint(q->to(), "to");
+    if (!to) return bad(to.error());
+    auto proto = k8s::parse_protocol(q->protocol().empty() ? "TCP" : q->protocol());
+    if (!proto) return bad("protocol: unsupported value \"" + q->protocol() +
+                           "\": supported values: TCP, UDP, SCTP");
+    if (q->port() < 1 || q->port() > 65535) return bad("port: must be 1-65535");
+    auto v = policy::evaluate(a_.policy().cluster_view(),
+                              policy::PolicySet{a_.cluster().policies()}, *from,
+                              *to, uint16_t(q->port()), *proto, family);
+    if (!v) return bad(v.error());
+    r->set_allowed(v->allowed);
+    r->set_explanation(policy::explain(*v));
     return grpc::Status::OK;
   }
 

@@ -163,6 +163,40 @@ int main(int argc, char** argv) {
                                      : sluice::ctl::get_text(kind, j));
   });
 
+  auto* pol = app.add_subcommand("policy", "NetworkPolicy tools");
+  pol->require_subcommand(1);
+  auto* tr = pol->add_subcommand(
+      "trace", "would a new connection be allowed, and by which rules?");
+  std::string t_from, t_to, t_port;
+  bool t_v6 = false;
+  tr->add_option("--from", t_from, "NS/POD or IP")->required();
+  tr->add_option("--to", t_to, "NS/POD or IP")->required();
+  tr->add_option("--port", t_port, "PORT/PROTOCOL, e.g. 80/TCP")->required();
+  tr->add_flag("-6,--ipv6", t_v6, "trace over IPv6 (pods)");
+  tr->callback([&] {
+    sluice::v1::TraceRequest q;
+    q.set_from(t_from);
+    q.set_to(t_to);
+    const auto slash = t_port.find('/');
+    try {
+      q.set_port(uint32_t(std::stoul(t_port.substr(0, slash))));
+    } catch (const std::exception&) {
+      std::cerr << "error: --port: \"" << t_port << "\" is not PORT/PROTOCOL\n";
+      rc = 2;
+      return;
+    }
+    q.set_protocol(slash == std::string::npos ? "TCP" : t_port.substr(slash + 1));
+    q.set_family(t_v6 ? 6 : 4);
+    sluice::v1::TraceReply r;
+    auto s = connect(c)->PolicyTrace(rpc_ctx().get(), q, &r);
+    if (!s.ok()) {
+      rc = fail(c, s);
+      return;
+    }
+    std::cout << r.explanation() << (r.explanation().empty() ||
+                                     r.explanation().back() == '\n' ? "" : "\n");
+  });
+
   auto* dr = app.add_subcommand("drop-reasons",
                                 "every drop reason: code, name, meaning");
   dr->callback([&] { std::cout << sluice::ctl::drop_reasons_text(); });

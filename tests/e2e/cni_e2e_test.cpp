@@ -216,6 +216,14 @@ TEST_F(CniPolicyE2E, DenyAllThenAllowOnePortFromOnePod) {
   ASSERT_EQ(r.rc, 0) << r.out;
   EXPECT_TRUE(tcp("a", v4_of(b_), 80)) << "named port resolved on b";
   EXPECT_FALSE(tcp("a", v4_of(b_), 81));
+  auto t = ctl("policy trace --from x/a --to x/b --port 80/TCP");
+  ASSERT_EQ(t.rc, 0) << t.out;
+  EXPECT_NE(t.out.find("ALLOWED"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("x/allow-a-80 ingress[0]"), std::string::npos) << t.out;
+  t = ctl("policy trace --from x/a --to x/b --port 81/TCP");
+  EXPECT_NE(t.out.find("DENIED"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("x/deny-all"), std::string::npos) << t.out;
+  EXPECT_EQ(ctl("policy trace --from x/a --to x/b --port 80/XTP").rc, 2);
   EXPECT_TRUE(tcp("a", v6_of(b_), 80));
   EXPECT_FALSE(tcp("a", v6_of(b_), 81));
   r = ctl("delete -f - <<'EOF'\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
