@@ -97,6 +97,21 @@ int AgentProc::wait_exit(std::chrono::milliseconds limit) {
   return -1;
 }
 
+bool AgentProc::wait_ready(const std::string& socket,
+                           const std::string& log_path, std::string* why) {
+  for (int i = 0; i < 100; i++) {
+    if (sh(bin("sluicectl") + " --socket " + socket + " status").rc == 0)
+      return true;
+    if (!running()) {
+      *why = "agent exited:\n" + read_file(log_path);
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  *why = "agent not ready after 10 s:\n" + read_file(log_path);
+  return false;
+}
+
 void AgentProc::kill9() {
   if (pid_ > 0) {
     ::kill(pid_, SIGKILL);

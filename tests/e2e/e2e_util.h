@@ -51,6 +51,11 @@ class AgentProc {
   // Waits for exit (bounded); returns the exit status or -1 on timeout.
   int wait_exit(std::chrono::milliseconds limit);
   bool running();
+  // Polls `sluicectl --socket SOCKET status` (bounded, 10 s) until the
+  // agent answers; false (with the agent log in `why`) if it exits or
+  // never does.
+  bool wait_ready(const std::string& socket, const std::string& log_path,
+                  std::string* why);
 
  private:
   pid_t pid_ = -1;

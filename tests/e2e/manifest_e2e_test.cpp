@@ -52,12 +52,8 @@ class ManifestE2E : public ::testing::Test {
         std::vector<std::string>{"--bpffs", "/sys/fs/bpf/sluice-me2e-" + sfx_, "--socket",
                                  tmp_ + "/a.sock", "--state-dir", tmp_ + "/state"},
         tmp_ + "/agent.log");
-    for (int i = 0; i < 100; i++) {
-      if (ctl("status").rc == 0) return;
-      ASSERT_TRUE(agent_->running()) << read_file(tmp_ + "/agent.log");
-      std::this_thread::sleep_for(100ms);
-    }
-    FAIL() << read_file(tmp_ + "/agent.log");
+    std::string why;
+    ASSERT_TRUE(agent_->wait_ready(tmp_ + "/a.sock", tmp_ + "/agent.log", &why)) << why;
   }
   CmdResult ctl(const std::string& args) {
     return sh(bin("sluicectl") + " --socket " + tmp_ + "/a.sock " + args);

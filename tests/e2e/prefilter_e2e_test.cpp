@@ -81,13 +81,8 @@ class PrefilterE2E : public ::testing::Test {
     args.insert(args.end(), extra.begin(), extra.end());
     agent_ = std::make_unique<AgentProc>(node_->name(), args,
                                          tmp_ + "/agent.log");
-    for (int i = 0; i < 100; i++) {
-      if (ctl("status").rc == 0) return;
-      ASSERT_TRUE(agent_->running())
-          << "agent exited:\n" << read_file(tmp_ + "/agent.log");
-      std::this_thread::sleep_for(100ms);
-    }
-    FAIL() << "agent not ready:\n" << read_file(tmp_ + "/agent.log");
+    std::string why;
+    ASSERT_TRUE(agent_->wait_ready(sock(), tmp_ + "/agent.log", &why)) << why;
   }
 
   CmdResult ctl(const std::string& args) {
