@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/agent.h"
+#include "datapath/conntrack.h"
 #include "datapath/counters.h"
 #include "k8s/manifest.h"
 #include "policy/evaluator.h"
@@ -117,6 +118,43 @@ class AgentService final : public v1::Agent::Service {
                              v1::EndpointReply*) override {
     if (auto s = a_.endpoints().check(q->container_id(), q->ifname()); !s)
       return grpc::Status(grpc::StatusCode::NOT_FOUND, s.error());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status CtList(grpc::ServerContext*, const v1::CtListRequest* q,
+                      v1::CtListReply* r) override {
+    uint64_t total = 0;
+    auto rows = ct_dump(a_.lxc().map_fd(SLUICE_MAP_CT),
+                        q->limit() ? q->limit() : 10000, &total);
+    if (!rows) return grpc::Status(grpc::StatusCode::INTERNAL, rows.error());
+    const uint64_t now = ct_now_jiffies(), hz = ct_hz();
+    for (const auto& row : *rows) {
+      auto* e = r->add_entries();
+      e->set_protocol(ct_proto_name(row.key.proto));
+      e->set_src(ct_endpoint_str(row.key, true));
+      e->set_dst(ct_endpoint_str(row.key, false));
+      e->set_src_identity(row.value.src_identity);
+      e->set_dst_identity(row.value.dst_identity);
+      e->set_seen_reply(row.value.flags & SLUICE_CT_SEEN_REPLY);
+      e->set_closing(row.value.flags & SLUICE_CT_CLOSING);
+      if (now >= row.value.created)
+        e->set_age_seconds((now - row.value.created) / hz);
+      if (now >= row.value.last_seen)
+        e->set_idle_seconds((now - row.value.last_seen) / hz);
+      e->set_rule_id(row.value.rule_id);
+      if (const auto* rule = a_.policy().rules().lookup(row.value.rule_id))
+        e->set_rule(rule->str());
+    }
+    r->set_total(total);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status CtFlush(grpc::ServerContext*, const v1::CtFlushRequest*,
+                       v1::CtFlushReply* r) override {
+    auto n = ct_flush(a_.lxc().map_fd(SLUICE_MAP_CT));
+    if (!n) return grpc::Status(grpc::StatusCode::INTERNAL, n.error());
+    spdlog::info("conntrack: flushed {} entries", *n);
+    r->set_deleted(*n);
     return grpc::Status::OK;
   }
 

@@ -119,6 +119,40 @@ std::string get_text(const std::string& kind, const nlohmann::json& items) {
   return o.str();
 }
 
+std::string ct_text(const v1::CtListReply& r) {
+  std::ostringstream o;
+  o << std::left << std::setw(7) << "PROTO" << std::setw(26) << "SOURCE"
+    << std::setw(26) << "DESTINATION" << std::setw(16) << "IDENTITIES"
+    << std::setw(7) << "REPLY" << std::setw(8) << "IDLE" << "RULE\n";
+  for (const auto& e : r.entries())
+    o << std::left << std::setw(7) << e.protocol() << std::setw(26) << e.src()
+      << std::setw(26) << e.dst() << std::setw(16)
+      << (std::to_string(e.src_identity()) + "->" +
+          std::to_string(e.dst_identity()))
+      << std::setw(7) << (e.seen_reply() ? "yes" : "no") << std::setw(8)
+      << (std::to_string(e.idle_seconds()) + "s")
+      << (e.rule().empty() ? "-" : e.rule()) << "\n";
+  o << r.total() << " entries\n";
+  return o.str();
+}
+
+nlohmann::json ct_json(const v1::CtListReply& r) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& e : r.entries())
+    j.push_back({{"protocol", e.protocol()},
+                 {"src", e.src()},
+                 {"dst", e.dst()},
+                 {"srcIdentity", e.src_identity()},
+                 {"dstIdentity", e.dst_identity()},
+                 {"seenReply", e.seen_reply()},
+                 {"closing", e.closing()},
+                 {"ageSeconds", e.age_seconds()},
+                 {"idleSeconds", e.idle_seconds()},
+                 {"ruleId", e.rule_id()},
+                 {"rule", e.rule()}});
+  return j;
+}
+
 Result<std::string> read_input(const std::string& path) {
   std::ostringstream ss;
   if (path == "-") {

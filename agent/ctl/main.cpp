@@ -197,6 +197,36 @@ int main(int argc, char** argv) {
                                      r.explanation().back() == '\n' ? "" : "\n");
   });
 
+  auto* ct = app.add_subcommand("ct", "connection tracking table");
+  ct->require_subcommand(1);
+  uint32_t ct_limit = 0;
+  auto* ctl_list = ct->add_subcommand("list", "show conntrack entries");
+  ctl_list->add_option("--limit", ct_limit, "at most this many (default 10000)");
+  ctl_list->add_option("-o,--output", c.output, "text|json")
+      ->check(CLI::IsMember({"text", "json"}));
+  ctl_list->callback([&] {
+    sluice::v1::CtListRequest q;
+    q.set_limit(ct_limit);
+    sluice::v1::CtListReply r;
+    auto s = connect(c)->CtList(rpc_ctx().get(), q, &r);
+    if (!s.ok()) {
+      rc = fail(c, s);
+      return;
+    }
+    std::cout << (c.output == "json" ? sluice::ctl::ct_json(r).dump(2) + "\n"
+                                     : sluice::ctl::ct_text(r));
+  });
+  auto* ct_flush = ct->add_subcommand("flush", "delete every conntrack entry");
+  ct_flush->callback([&] {
+    sluice::v1::CtFlushReply r;
+    auto s = connect(c)->CtFlush(rpc_ctx().get(), {}, &r);
+    if (!s.ok()) {
+      rc = fail(c, s);
+      return;
+    }
+    std::cout << "flushed " << r.deleted() << " entries\n";
+  });
+
   auto* dr = app.add_subcommand("drop-reasons",
                                 "every drop reason: code, name, meaning");
   dr->callback([&] { std::cout << sluice::ctl::drop_reasons_text(); });

@@ -45,6 +45,7 @@ class Agent {
   IdentityAllocator& identities() { return *identities_; }
   EndpointManager& endpoints() { return *endpoints_; }
   PolicyEngine& policy() { return *policy_; }
+  LxcDatapath& lxc() { return *lxc_; }
   // After desired state changed: identities (and, with the compiler,
   // policies) follow.
   Status reconcile();

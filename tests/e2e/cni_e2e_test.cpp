@@ -220,6 +220,16 @@ TEST_F(CniPolicyE2E, DenyAllThenAllowOnePortFromOnePod) {
   EXPECT_NE(t.out.find("DENIED"), std::string::npos) << t.out;
   EXPECT_NE(t.out.find("x/deny-all"), std::string::npos) << t.out;
   EXPECT_EQ(ctl("policy trace --from x/a --to x/b --port 80/XTP").rc, 2);
+  // The allowed connection is in conntrack, with the rule that allowed it.
+  auto ct = json::parse(ctl("ct list -o json").out);
+  bool seen = false;
+  for (const auto& e : ct)
+    seen |= e["protocol"] == "TCP" && e["dst"] == v4_of(b_) + ":80" &&
+            e["rule"] == "x/allow-a-80 ingress[0]" && e["seenReply"] == true;
+  EXPECT_TRUE(seen) << ct.dump(1);
+  auto fl = ctl("ct flush");
+  EXPECT_EQ(fl.rc, 0) << fl.out;
+  EXPECT_EQ(json::parse(ctl("ct list -o json").out).size(), 0u);
   EXPECT_TRUE(tcp("a", v6_of(b_), 80));
   EXPECT_FALSE(tcp("a", v6_of(b_), 81));
   r = ctl("delete -f - <<'EOF'\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
