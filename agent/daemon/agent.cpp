@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "api/server.h"
+#include "datapath/conntrack.h"
 #include "sluice/abi.h"
 
 namespace sluice {
@@ -14,6 +15,8 @@ namespace sluice {
 Agent::Agent(AgentConfig cfg) : cfg_(std::move(cfg)), layout_{cfg_.bpffs} {}
 
 Agent::~Agent() {
+  stopping_ = true;
+  if (ct_gc_.joinable()) ct_gc_.join();
   if (api_) api_->shutdown();
   if (events_) events_->stop();
 }
@@ -73,6 +76,19 @@ Status Agent::start() {
 
   events_ = std::make_unique<EventReader>(xdp_->map_fd(SLUICE_MAP_EVENTS));
   if (auto s = events_->start(); !s) return s;
+
+  // Conntrack GC: expired entries go every 30 s (the LRU bounds the table
+  // regardless; GC keeps idle flows from pinning their policy verdict).
+  ct_gc_ = std::thread([this] {
+    const int fd = lxc_->map_fd(SLUICE_MAP_CT);
+    for (int tick = 0; !stopping_; tick++) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (tick % 150 != 149) continue;
+      auto n = ct_gc(fd, ct_now_jiffies(), ct_hz());
+      if (!n) spdlog::warn("conntrack gc: {}", n.error());
+      else if (*n) spdlog::debug("conntrack gc: {} expired entries", *n);
+    }
+  });
 
   api_ = std::make_unique<ApiServer>(*this);
   if (auto s = api_->start(cfg_.socket); !s) return s;

@@ -2,7 +2,9 @@
 // server for one node (one bpffs root, one state directory, one socket).
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <thread>
 
 #include "config/config.h"
 #include "datapath/bpffs.h"
@@ -66,6 +68,8 @@ class Agent {
   std::unique_ptr<Prefilter> prefilter_;
   std::unique_ptr<EventReader> events_;
   std::unique_ptr<ApiServer> api_;
+  std::thread ct_gc_;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace sluice

@@ -41,6 +41,30 @@ Result<uint64_t> ct_flush(int fd) {
   return n;
 }
 
+Result<uint64_t> ct_gc(int fd, uint64_t now, uint64_t hz,
+                       const CtTimeouts& t) {
+  std::vector<sluice_ct_key> expired;
+  sluice_ct_key key{}, next{};
+  void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    sluice_ct_value v{};
+    if (bpf_map_lookup_elem(fd, &key, &v)) continue;
+    uint64_t limit = t.other;
+    if (!(v.flags & SLUICE_CT_SEEN_REPLY))
+      limit = t.unreplied;
+    else if (key.proto == 6)
+      limit = (v.flags & SLUICE_CT_CLOSING) ? t.tcp_closing : t.tcp_established;
+    if (now > v.last_seen && (now - v.last_seen) / hz > limit)
+      expired.push_back(key);
+  }
+  uint64_t n = 0;
+  for (const auto& k : expired)
+    if (bpf_map_delete_elem(fd, &k) == 0) n++;
+  return n;
+}
+
 // /proc/timer_list prints "jiffies: N" (root only); it is read only for
 // `ct list`, never on a hot path.
 uint64_t ct_now_jiffies() {
