@@ -4,6 +4,7 @@
 
 #include "state/cluster_state.h"
 #include "state/file_store.h"
+#include "store_fixture.h"
 
 namespace {
 
@@ -26,17 +27,8 @@ metadata: {name: deny-all, namespace: x}
 spec: {podSelector: {}}
 )";
 
-class ClusterStateTest : public ::testing::Test {
+class ClusterStateTest : public sluice::test::StoreTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/sluice-cs-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    store_ = std::move(*sluice::FileStore::open(dir_));
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string dir_;
-  std::unique_ptr<sluice::FileStore> store_;
 };
 
 TEST_F(ClusterStateTest, ApplyCreatesConfiguresAndKeepsUnchanged) {

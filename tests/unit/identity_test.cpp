@@ -4,23 +4,15 @@
 
 #include "identity/allocator.h"
 #include "state/file_store.h"
+#include "store_fixture.h"
 
 namespace {
 
 using sluice::IdentityAllocator;
 using sluice::LabelSet;
 
-class IdentityTest : public ::testing::Test {
+class IdentityTest : public sluice::test::StoreTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/sluice-id-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    store_ = std::move(*sluice::FileStore::open(dir_));
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string dir_;
-  std::unique_ptr<sluice::FileStore> store_;
 };
 
 TEST_F(IdentityTest, EqualLabelSetsShareAnIdentity) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "state/file_store.h"
+#include "store_fixture.h"
 
 namespace {
 
@@ -21,17 +22,8 @@ std::vector<std::string> strs(const std::vector<IpAddr>& v) {
   return out;
 }
 
-class IpamTest : public ::testing::Test {
+class IpamTest : public sluice::test::StoreTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/sluice-ipam-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    auto s = sluice::FileStore::open(dir_ + "/state");
-    ASSERT_TRUE(s) << s.error();
-    store_ = std::move(*s);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<Ipam> make(std::optional<Cidr> v4, std::optional<Cidr> v6) {
     auto r = Ipam::create(*store_, v4, v6);
@@ -39,8 +31,6 @@ class IpamTest : public ::testing::Test {
     return r ? std::move(*r) : nullptr;
   }
 
-  std::string dir_;
-  std::unique_ptr<sluice::FileStore> store_;
 };
 
 TEST_F(IpamTest, SequentialFromDotTwo) {

@@ -11,6 +11,7 @@
 #include "prefilter/prefilter.h"
 #include "sluice/abi.h"
 #include "state/file_store.h"
+#include "store_fixture.h"
 
 namespace {
 
@@ -30,21 +31,18 @@ sluice::UniqueFd make_bitmap() {
                                          8, SLUICE_PF_BITMAP_WORDS, &o));
 }
 
-class PrefilterManagerTest : public ::testing::Test {
+class PrefilterManagerTest : public sluice::test::StoreTest {
  protected:
   void SetUp() override {
+    StoreTest::SetUp();
+    if (HasFatalFailure()) return;
     v4_ = make_trie(sizeof(sluice_lpm_v4_key));
     v6_ = make_trie(sizeof(sluice_lpm_v6_key));
     bm4_ = make_bitmap();
     bm6_ = make_bitmap();
     ASSERT_TRUE(v4_.valid() && v6_.valid() && bm4_.valid() && bm6_.valid())
         << "needs root (bpf)";
-    char tmpl[] = "/tmp/sluice-pf-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    store_ = std::move(*sluice::FileStore::open(dir_));
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<sluice::Prefilter> make(std::vector<std::string> config,
                                           uint32_t cap = 100) {
@@ -90,8 +88,6 @@ class PrefilterManagerTest : public ::testing::Test {
 
   std::vector<std::unique_ptr<sluice::DenyMaps>> deny_;
   sluice::UniqueFd v4_, v6_, bm4_, bm6_;
-  std::string dir_;
-  std::unique_ptr<sluice::FileStore> store_;
 };
 
 TEST_F(PrefilterManagerTest, RestoreReconcilesWithoutFlush) {
