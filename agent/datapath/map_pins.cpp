@@ -89,20 +89,4 @@ Status MapPinner::migrate(bpf_object* obj) {
   return {};
 }
 
-Result<uint64_t> count_map_entries(int map_fd) {
-  bpf_map_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(map_fd, &info, &len))
-    return err("map info: " + errno_str(errno));
-  std::vector<uint8_t> key(info.key_size), next(info.key_size);
-  uint64_t n = 0;
-  void* prev = nullptr;
-  while (bpf_map_get_next_key(map_fd, prev, next.data()) == 0) {
-    key = next;
-    prev = key.data();
-    n++;
-  }
-  return n;
-}
-
 }  // namespace sluice

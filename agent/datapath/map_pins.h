@@ -40,8 +40,4 @@ class MapPinner {
   std::vector<Aside> aside_;
 };
 
-// Number of entries in a map (walks keys; agent-side bookkeeping is
-// preferred on hot admin paths).
-Result<uint64_t> count_map_entries(int map_fd);
-
 }  // namespace sluice

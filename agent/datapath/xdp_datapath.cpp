@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <set>
 
+#include "datapath/link_pin.h"
 #include "datapath/map_pins.h"
 #include "sluice/abi.h"
 #include "sluice_xdp.skel.h"
@@ -57,7 +58,7 @@ Status XdpDatapath::attach(const std::vector<std::string>& devices) {
     if (e.path().filename().string().rfind("xdp_", 0) != 0 || want.count(p))
       continue;
     spdlog::info("link {}: device no longer configured, detaching", p);
-    if (auto s = XdpLink::detach_pinned(p); !s) return s;
+    if (auto s = detach_pinned_link(p); !s) return s;
   }
   return {};
 }
@@ -100,7 +101,7 @@ Status XdpDatapath::cleanup(const BpffsLayout& layout) {
   std::string first_error;
   for (const auto& e :
        std::filesystem::directory_iterator(layout.links(), ec)) {
-    if (auto s = XdpLink::detach_pinned(e.path().string()); !s) {
+    if (auto s = detach_pinned_link(e.path().string()); !s) {
       spdlog::error("cleanup: {}", s.error());
       if (first_error.empty()) first_error = s.error();
     }

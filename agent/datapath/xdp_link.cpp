@@ -61,10 +61,6 @@ Result<XdpLink> XdpLink::attach(const std::string& device, int prog_fd,
   return l;
 }
 
-Status XdpLink::detach_pinned(const std::string& pin) {
-  return detach_pinned_link(pin);
-}
-
 XdpAttachInfo XdpLink::info() const {
   XdpAttachInfo i;
   i.device = device_;

@@ -28,10 +28,6 @@ class XdpLink {
   static Result<XdpLink> attach(const std::string& device, int prog_fd,
                                 const std::string& pin);
 
-  // Detaches the link pinned at `pin` (even if other fds hold it) and
-  // removes the pin. Missing pins are not an error.
-  static Status detach_pinned(const std::string& pin);
-
   XdpAttachInfo info() const;
   const std::string& device() const { return device_; }
 
