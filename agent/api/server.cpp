@@ -210,6 +210,10 @@ class AgentService final : public v1::Agent::Service {
     } else if (kind == "networkpolicies" || kind == "networkpolicy" ||
                kind == "netpol") {
       for (auto& p : a_.cluster().policies()) add({p});
+    } else if (kind == "services" || kind == "service" || kind == "svc") {
+      for (auto& x : a_.cluster().services()) add({x});
+    } else if (kind == "endpointslices" || kind == "endpointslice") {
+      for (auto& x : a_.cluster().endpoint_slices()) add({x});
     } else if (kind == "identities" || kind == "identity") {
       for (auto& [id, labels] : a_.identities().list())
         out.push_back({{"id", id}, {"labels", labels}});
@@ -231,7 +235,8 @@ class AgentService final : public v1::Agent::Service {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "kind: unsupported value \"" + kind +
                               "\": supported values: namespaces, pods, "
-                              "networkpolicies, endpoints, identities");
+                              "networkpolicies, services, endpointslices, "
+                              "endpoints, identities");
     }
     r->set_json(out.dump());
     return grpc::Status::OK;

@@ -1,5 +1,6 @@
 #include "ctl/format.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -93,6 +94,101 @@ std::string drop_reasons_text() {
   return o.str();
 }
 
+namespace {
+
+// Columns padded to the widest cell, like kubectl's printers.
+std::string table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w;
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size(); i++) {
+      if (w.size() <= i) w.push_back(0);
+      w[i] = std::max(w[i], r[i].size());
+    }
+  std::ostringstream o;
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size(); i++) {
+      if (i + 1 == r.size())
+        o << r[i];
+      else
+        o << std::left << std::setw(int(w[i] + 3)) << r[i];
+    }
+    o << "\n";
+  }
+  return o.str();
+}
+
+std::string joined(const std::vector<std::string>& v, const char* sep = ",") {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
+  return s;
+}
+
+}  // namespace
+
+// kubectl get services: EXTERNAL-IP is the load balancer ingress and
+// external IPs, "<pending>" for a LoadBalancer without ingress; PORT(S) is
+// port[:nodePort]/protocol.
+std::string services_text(const nlohmann::json& items) {
+  std::vector<std::vector<std::string>> rows = {
+      {"NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)"}};
+  for (const auto& i : items) {
+    const auto& m = i.value("metadata", nlohmann::json::object());
+    const auto& spec = i.value("spec", nlohmann::json::object());
+    const std::string type = spec.value("type", "ClusterIP");
+    std::vector<std::string> ext;
+    if (i.contains("status"))
+      for (const auto& in :
+           i["status"].value("loadBalancer", nlohmann::json::object())
+               .value("ingress", nlohmann::json::array()))
+        ext.push_back(in.value("ip", in.value("hostname", "")));
+    for (const auto& e : spec.value("externalIPs", nlohmann::json::array()))
+      ext.push_back(e.get<std::string>());
+    std::string ext_s = joined(ext);
+    if (ext_s.empty()) ext_s = type == "LoadBalancer" ? "<pending>" : "<none>";
+    std::vector<std::string> ports;
+    for (const auto& p : spec.value("ports", nlohmann::json::array())) {
+      std::string s = std::to_string(p.value("port", 0));
+      if (p.value("nodePort", 0))
+        s += ":" + std::to_string(p.value("nodePort", 0));
+      ports.push_back(s + "/" + p.value("protocol", "TCP"));
+    }
+    std::string cip = spec.value("clusterIP", "");
+    rows.push_back({m.value("namespace", ""), m.value("name", ""), type,
+                    cip.empty() ? "<none>" : cip, ext_s,
+                    ports.empty() ? "<none>" : joined(ports)});
+  }
+  return table(rows);
+}
+
+// kubectl get endpointslices: PORTS are the numbers, ENDPOINTS the first
+// address of up to three endpoints, then "+ N more...".
+std::string endpoint_slices_text(const nlohmann::json& items) {
+  std::vector<std::vector<std::string>> rows = {
+      {"NAMESPACE", "NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS"}};
+  for (const auto& i : items) {
+    const auto& m = i.value("metadata", nlohmann::json::object());
+    std::vector<std::string> ports;
+    for (const auto& p : i.value("ports", nlohmann::json::array()))
+      if (p.contains("port"))
+        ports.push_back(std::to_string(p.value("port", 0)));
+    std::vector<std::string> eps;
+    const auto all = i.value("endpoints", nlohmann::json::array());
+    for (const auto& e : all) {
+      if (eps.size() == 3) break;
+      const auto a = e.value("addresses", nlohmann::json::array());
+      if (!a.empty()) eps.push_back(a[0].get<std::string>());
+    }
+    std::string eps_s = joined(eps);
+    if (all.size() > 3)
+      eps_s += " + " + std::to_string(all.size() - 3) + " more...";
+    rows.push_back({m.value("namespace", ""), m.value("name", ""),
+                    i.value("addressType", ""),
+                    ports.empty() ? "<unset>" : joined(ports),
+                    eps_s.empty() ? "<unset>" : eps_s});
+  }
+  return table(rows);
+}
+
 std::string get_text(const std::string& kind, const nlohmann::json& items) {
   std::ostringstream o;
   auto labels = [](const nlohmann::json& l) {
@@ -108,6 +204,10 @@ std::string get_text(const std::string& kind, const nlohmann::json& items) {
         << labels(i["labels"]) << "\n";
     return o.str();
   }
+  if (kind == "services" || kind == "service" || kind == "svc")
+    return services_text(items);
+  if (kind == "endpointslices" || kind == "endpointslice")
+    return endpoint_slices_text(items);
   o << std::left << std::setw(16) << "NAMESPACE" << std::setw(28) << "NAME"
     << "LABELS\n";
   for (const auto& i : items) {

@@ -14,6 +14,8 @@ nlohmann::json status_json(const v1::StatusReply& r);
 std::string drop_reasons_text();
 // `sluicectl get KIND` as an aligned table.
 std::string get_text(const std::string& kind, const nlohmann::json& items);
+std::string services_text(const nlohmann::json& items);
+std::string endpoint_slices_text(const nlohmann::json& items);
 std::string ct_text(const v1::CtListReply& r);
 nlohmann::json ct_json(const v1::CtListReply& r);
 // A file's content, or standard input for "-".

@@ -143,7 +143,8 @@ int main(int argc, char** argv) {
   std::string kind, ns;
   auto* get = app.add_subcommand("get", "list what the agent holds");
   get->add_option("kind", kind,
-                  "namespaces|pods|networkpolicies|endpoints|identities")
+                  "namespaces|pods|networkpolicies|services (svc)|"
+                  "endpointslices|endpoints|identities")
       ->required();
   get->add_option("-n,--namespace", ns, "only this namespace");
   get->add_option("-o,--output", c.output, "text|json")

@@ -62,9 +62,12 @@ ObjectMeta decode_meta(const YAML::Node& n) {
     m.labels["kubernetes.io/metadata.name"] = m.name;
 
   if (m.name.empty()) fail("metadata.name", "Required value");
-  check(KindInfo<T>::namespaced ? dns1123_subdomain(m.name)
-                                : dns1123_label(m.name),
-        "metadata.name", m.name);
+  if constexpr (std::is_same_v<T, Service>)
+    check(dns1035_label(m.name), "metadata.name", m.name);
+  else
+    check(KindInfo<T>::namespaced ? dns1123_subdomain(m.name)
+                                  : dns1123_label(m.name),
+          "metadata.name", m.name);
   if constexpr (KindInfo<T>::namespaced)
     check(dns1123_label(m.namespace_), "metadata.namespace", m.namespace_);
   validate_labels(m.labels, "metadata.labels");
@@ -330,7 +333,489 @@ NetworkPolicy decode_kind<NetworkPolicy>(const Fields& top) {
   return np;
 }
 
+// --- Service ----------------------------------------------------------------
+// SetDefaults_Service, then ValidateService in upstream's order (the first
+// problem is the one reported). Cluster IPs, IP families and node ports are
+// completed by lb::Allocator (upstream: the registry's allocation step).
+
+const std::set<std::string> kServiceSpecFields = {
+    "type", "selector", "ports", "clusterIP", "clusterIPs", "ipFamilies",
+    "ipFamilyPolicy", "externalIPs", "sessionAffinity",
+    "sessionAffinityConfig", "externalTrafficPolicy", "internalTrafficPolicy",
+    "allocateLoadBalancerNodePorts", "publishNotReadyAddresses",
+    // Accepted and ignored: they only steer cloud load balancers or are
+    // hints a dataplane may ignore.
+    "healthCheckNodePort", "loadBalancerClass", "loadBalancerIP",
+    "trafficDistribution",
+    // Rejected when set (below): ignoring them would change what is exposed.
+    "externalName", "loadBalancerSourceRanges"};
+
+std::string list_value(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
+  return "[" + out + "]";
+}
+
+std::optional<int> ip_family_of(const std::string& s) {
+  if (!ipv4_address(s).empty() && !ipv6_address(s).empty()) return std::nullopt;
+  return ipv4_address(s).empty() ? 4 : 6;
+}
+
+void decode_service_status(const YAML::Node& n, Service& svc) {
+  Fields st(n, "status", {"loadBalancer", "conditions"});
+  list(st["conditions"], "status.conditions");  // accepted, ignored
+  Fields lb(st["loadBalancer"], "status.loadBalancer", {"ingress"});
+  const auto ingress = list(lb["ingress"], "status.loadBalancer.ingress");
+  for (size_t i = 0; i < ingress.size(); i++) {
+    Fields f(ingress[i], idx("status.loadBalancer.ingress", i),
+             {"ip", "hostname", "ipMode", "ports"});
+    LoadBalancerIngress in;
+    in.ip = str(f["ip"], f.path("ip"));
+    in.hostname = str(f["hostname"], f.path("hostname"));
+    in.ip_mode = str(f["ipMode"], f.path("ipMode"));
+    list(f["ports"], f.path("ports"));  // accepted, ignored
+    // SetDefaults_Service (LoadBalancerIPMode): VIP when an IP is given.
+    if (svc.type == ServiceType::LoadBalancer && !in.ip.empty() &&
+        !f.has("ipMode"))
+      in.ip_mode = "VIP";
+    svc.lb_ingress.push_back(std::move(in));
+  }
+  // ValidateLoadBalancerStatus
+  if (svc.type != ServiceType::LoadBalancer && !svc.lb_ingress.empty())
+    fail("status.loadBalancer.ingress",
+         "Forbidden: may only be used when `spec.type` is 'LoadBalancer'");
+  for (size_t i = 0; i < svc.lb_ingress.size(); i++) {
+    const auto& in = svc.lb_ingress[i];
+    const std::string p = idx("status.loadBalancer.ingress", i);
+    if (!in.ip.empty()) check(ip_address(in.ip), p + ".ip", in.ip);
+    if (!in.ip_mode.empty() && in.ip.empty())
+      fail(p + ".ipMode", "Forbidden: may not be set when `ip` is not set");
+    if (!in.ip_mode.empty() && in.ip_mode != "VIP" && in.ip_mode != "Proxy")
+      unsupported(p + ".ipMode", in.ip_mode, {"Proxy", "VIP"});
+    if (!in.hostname.empty()) {
+      check(dns1123_subdomain(in.hostname), p + ".hostname", in.hostname);
+      if (ip_address(in.hostname).empty())
+        fail(p + ".hostname", "Invalid value " + quote(in.hostname) +
+                                  ": must be a DNS name, not an IP address");
+    }
+  }
+}
+
+template <>
+Service decode_kind<Service>(const Fields& top) {
+  Service svc;
+  svc.meta = decode_meta<Service>(top["metadata"]);
+  Fields spec(top["spec"], "spec", kServiceSpecFields);
+
+  const std::string type = str(spec["type"], "spec.type");
+  if (type.empty() || type == "ClusterIP")
+    svc.type = ServiceType::ClusterIP;
+  else if (type == "NodePort")
+    svc.type = ServiceType::NodePort;
+  else if (type == "LoadBalancer")
+    svc.type = ServiceType::LoadBalancer;
+  else if (type == "ExternalName")
+    fail("spec.type",
+         "Unsupported value \"ExternalName\": not supported by Sluice "
+         "(ExternalName services are DNS aliases, there is nothing to "
+         "load-balance): supported values: \"ClusterIP\", \"LoadBalancer\", "
+         "\"NodePort\"");
+  else
+    unsupported("spec.type", type, {"ClusterIP", "LoadBalancer", "NodePort"});
+  if (const auto n = str(spec["externalName"], "spec.externalName");
+      !n.empty())
+    fail("spec.externalName",
+         "Forbidden: not supported by Sluice (ExternalName services are not "
+         "supported)");
+  if (!list(spec["loadBalancerSourceRanges"], "spec.loadBalancerSourceRanges")
+           .empty())
+    fail("spec.loadBalancerSourceRanges",
+         "Forbidden: not supported by Sluice (use a NetworkPolicy or the "
+         "prefilter to restrict sources)");
+  if (spec.has("healthCheckNodePort"))
+    integer(spec["healthCheckNodePort"], "spec.healthCheckNodePort");
+  str(spec["loadBalancerClass"], "spec.loadBalancerClass");
+  str(spec["loadBalancerIP"], "spec.loadBalancerIP");
+  str(spec["trafficDistribution"], "spec.trafficDistribution");
+
+  // --- read (and SetDefaults_Service) ---
+  svc.selector = string_map(spec["selector"], "spec.selector");
+  struct RawPort {
+    std::string protocol;
+    bool protocol_set = false;
+  };
+  std::vector<RawPort> raw;
+  const auto ports = list(spec["ports"], "spec.ports");
+  for (size_t i = 0; i < ports.size(); i++) {
+    Fields f(ports[i], idx("spec.ports", i),
+             {"name", "protocol", "appProtocol", "port", "targetPort",
+              "nodePort"});
+    ServicePort p;
+    p.name = str(f["name"], f.path("name"));
+    RawPort r;
+    r.protocol = str(f["protocol"], f.path("protocol"));
+    p.app_protocol = str(f["appProtocol"], f.path("appProtocol"));
+    if (f.has("port")) p.port = int32_t(integer(f["port"], f.path("port")));
+    // IntOrString, as for NetworkPolicy ports: a YAML number is a number,
+    // anything quoted or non-numeric a name.
+    const YAML::Node tp = f["targetPort"];
+    const Type t = type_of(tp);
+    if (t == Type::Int)
+      p.target_port = int32_t(integer(tp, f.path("targetPort")));
+    else if (t == Type::String)
+      p.target_port = tp.Scalar();
+    else if (t != Type::Null)
+      fail(f.path("targetPort"),
+           "expected a port number or name, got " + describe(tp));
+    if (f.has("nodePort"))
+      p.node_port = int32_t(integer(f["nodePort"], f.path("nodePort")));
+    if (p.target_port == decltype(p.target_port)(int32_t(0)) ||
+        p.target_port == decltype(p.target_port)(std::string()))
+      p.target_port = p.port;
+    svc.ports.push_back(std::move(p));
+    raw.push_back(std::move(r));
+  }
+  svc.cluster_ip = str(spec["clusterIP"], "spec.clusterIP");
+  const auto cips = list(spec["clusterIPs"], "spec.clusterIPs");
+  for (size_t i = 0; i < cips.size(); i++)
+    svc.cluster_ips.push_back(str(cips[i], idx("spec.clusterIPs", i)));
+  // NormalizeClusterIPs (create): the singular field alone sets the plural.
+  if (!svc.cluster_ip.empty() && svc.cluster_ips.empty())
+    svc.cluster_ips = {svc.cluster_ip};
+  std::vector<std::string> families;
+  const auto fams = list(spec["ipFamilies"], "spec.ipFamilies");
+  for (size_t i = 0; i < fams.size(); i++)
+    families.push_back(str(fams[i], idx("spec.ipFamilies", i)));
+  const bool policy_set = spec.has("ipFamilyPolicy");
+  const std::string policy = str(spec["ipFamilyPolicy"], "spec.ipFamilyPolicy");
+  const auto eips = list(spec["externalIPs"], "spec.externalIPs");
+  for (size_t i = 0; i < eips.size(); i++)
+    svc.external_ips.push_back(str(eips[i], idx("spec.externalIPs", i)));
+  const std::string affinity =
+      str(spec["sessionAffinity"], "spec.sessionAffinity");
+  std::optional<int64_t> timeout;
+  {
+    Fields sac(spec["sessionAffinityConfig"], "spec.sessionAffinityConfig",
+               {"clientIP"});
+    Fields cip(sac["clientIP"], sac.path("clientIP"), {"timeoutSeconds"});
+    if (cip.has("timeoutSeconds"))
+      timeout = integer(cip["timeoutSeconds"], cip.path("timeoutSeconds"));
+  }
+  const std::string etp =
+      str(spec["externalTrafficPolicy"], "spec.externalTrafficPolicy");
+  const bool itp_set = spec.has("internalTrafficPolicy");
+  const std::string itp =
+      str(spec["internalTrafficPolicy"], "spec.internalTrafficPolicy");
+  if (spec.has("allocateLoadBalancerNodePorts"))
+    svc.allocate_lb_node_ports =
+        boolean(spec["allocateLoadBalancerNodePorts"],
+                "spec.allocateLoadBalancerNodePorts");
+  if (spec.has("publishNotReadyAddresses"))
+    svc.publish_not_ready_addresses = boolean(
+        spec["publishNotReadyAddresses"], "spec.publishNotReadyAddresses");
+
+  // --- ValidateService ---
+  if (svc.ports.empty() && !svc.headless())
+    fail("spec.ports", "Required value");
+  if (svc.headless() && svc.type != ServiceType::ClusterIP)
+    fail("spec.clusterIPs[0]",
+         std::string("Invalid value \"None\": may not be set to 'None' for ") +
+             to_string(svc.type) + " services");
+  std::set<std::string> names;
+  for (size_t i = 0; i < svc.ports.size(); i++) {
+    ServicePort& p = svc.ports[i];
+    const std::string path = idx("spec.ports", i);
+    if (svc.ports.size() > 1 && p.name.empty())
+      fail(path + ".name", "Required value");
+    if (!p.name.empty()) {
+      check(dns1123_label(p.name), path + ".name", p.name);
+      if (!names.insert(p.name).second)
+        fail(path + ".name", "Duplicate value " + quote(p.name));
+    }
+    check(port_number(p.port), path + ".port", p.port);
+    if (raw[i].protocol.empty()) {
+      p.protocol = Protocol::TCP;
+    } else if (auto pr = parse_protocol(raw[i].protocol)) {
+      p.protocol = *pr;
+    } else {
+      unsupported(path + ".protocol", raw[i].protocol, {"TCP", "UDP", "SCTP"});
+    }
+    if (const auto* n = std::get_if<int32_t>(&p.target_port))
+      check(port_number(*n), path + ".targetPort", *n);
+    else
+      check(port_name(std::get<std::string>(p.target_port)),
+            path + ".targetPort", std::get<std::string>(p.target_port));
+    if (!p.app_protocol.empty())
+      check(qualified_name(p.app_protocol), path + ".appProtocol",
+            p.app_protocol);
+  }
+  validate_labels(svc.selector, "spec.selector");
+
+  if (affinity.empty() || affinity == "None") {
+    svc.session_affinity = SessionAffinity::None;  // config dropped
+  } else if (affinity == "ClientIP") {
+    svc.session_affinity = SessionAffinity::ClientIP;
+    const int64_t t = timeout.value_or(kDefaultAffinityTimeout);
+    if (t <= 0 || t > kMaxAffinityTimeout)
+      fail("spec.sessionAffinityConfig.clientIP.timeoutSeconds",
+           "Invalid value " + std::to_string(t) +
+               ": must be greater than 0 and less than " +
+               std::to_string(kMaxAffinityTimeout));
+    svc.affinity_timeout = int32_t(t);
+  } else {
+    unsupported("spec.sessionAffinity", affinity, {"ClientIP", "None"});
+  }
+
+  // ValidateServiceClusterIPsRelatedFields
+  if (!svc.cluster_ip.empty() && svc.cluster_ips[0] != svc.cluster_ip)
+    fail("spec.clusterIPs", "Invalid value " + list_value(svc.cluster_ips) +
+                                ": first value must match `clusterIP`");
+  if (svc.cluster_ip.empty() && !svc.cluster_ips.empty())
+    fail("spec.clusterIPs", "Invalid value " + list_value(svc.cluster_ips) +
+                                ": must be empty when `clusterIP` is not "
+                                "specified");
+  for (size_t i = 0; i < families.size(); i++) {
+    const std::string p = idx("spec.ipFamilies", i);
+    IpFamily f;
+    if (families[i] == "IPv4")
+      f = IpFamily::IPv4;
+    else if (families[i] == "IPv6")
+      f = IpFamily::IPv6;
+    else
+      unsupported(p, families[i], {"IPv4", "IPv6"});
+    for (IpFamily seen : svc.ip_families)
+      if (seen == f) fail(p, "Duplicate value " + quote(families[i]));
+    svc.ip_families.push_back(f);
+  }
+  if (policy_set) {
+    if (policy == "SingleStack")
+      svc.ip_family_policy = IpFamilyPolicy::SingleStack;
+    else if (policy == "PreferDualStack")
+      svc.ip_family_policy = IpFamilyPolicy::PreferDualStack;
+    else if (policy == "RequireDualStack")
+      svc.ip_family_policy = IpFamilyPolicy::RequireDualStack;
+    else
+      unsupported("spec.ipFamilyPolicy", policy,
+                  {"PreferDualStack", "RequireDualStack", "SingleStack"});
+  }
+  for (size_t i = 0; i < svc.cluster_ips.size(); i++) {
+    if (i == 0 && svc.cluster_ips[0] == kClusterIPNone) {
+      if (svc.cluster_ips.size() > 1)
+        fail("spec.clusterIPs", "Invalid value " + list_value(svc.cluster_ips) +
+                                    ": 'None' must be the first and only "
+                                    "value");
+      continue;
+    }
+    check(ip_address(svc.cluster_ips[i]), idx("spec.clusterIPs", i),
+          svc.cluster_ips[i]);
+  }
+  if (svc.cluster_ips.size() > 2)
+    fail("spec.clusterIPs", "Invalid value " + list_value(svc.cluster_ips) +
+                                ": may only hold up to 2 values");
+  if (svc.cluster_ips.size() == 2 &&
+      ip_family_of(svc.cluster_ips[0]) == ip_family_of(svc.cluster_ips[1]))
+    fail("spec.clusterIPs", "Invalid value " + list_value(svc.cluster_ips) +
+                                ": may specify no more than one IP for each "
+                                "IP family");
+  if (!svc.headless())
+    for (size_t i = 0;
+         i < svc.cluster_ips.size() && i < svc.ip_families.size(); i++) {
+      const bool v6 = ip_family_of(svc.cluster_ips[i]) == 6;
+      const bool want_v6 = svc.ip_families[i] == IpFamily::IPv6;
+      if (v6 != want_v6)
+        fail(idx("spec.clusterIPs", i),
+             "Invalid value " + quote(svc.cluster_ips[i]) + ": expected an " +
+                 (want_v6 ? "IPv6" : "IPv4") +
+                 " value as indicated by `ipFamilies[" + std::to_string(i) +
+                 "]`");
+    }
+
+  for (size_t i = 0; i < svc.external_ips.size(); i++) {
+    const std::string p = idx("spec.externalIPs", i);
+    check(ip_address(svc.external_ips[i]), p, svc.external_ips[i]);
+    check(non_special_ip(svc.external_ips[i]), p, svc.external_ips[i]);
+  }
+
+  if (svc.type == ServiceType::ClusterIP)
+    for (size_t i = 0; i < svc.ports.size(); i++)
+      if (svc.ports[i].node_port != 0)
+        fail(idx("spec.ports", i) + ".nodePort",
+             "Forbidden: may not be used when `type` is 'ClusterIP'");
+  for (size_t i = 0; i < svc.ports.size(); i++)
+    for (size_t j = 0; j < i; j++) {
+      const auto &a = svc.ports[i], &b = svc.ports[j];
+      if (a.node_port && a.node_port == b.node_port && a.protocol == b.protocol)
+        fail(idx("spec.ports", i) + ".nodePort",
+             "Duplicate value " + std::to_string(a.node_port));
+    }
+  for (size_t i = 0; i < svc.ports.size(); i++)
+    for (size_t j = 0; j < i; j++) {
+      const auto &a = svc.ports[i], &b = svc.ports[j];
+      if (a.port == b.port && a.protocol == b.protocol)
+        fail(idx("spec.ports", i),
+             "Duplicate value " + quote(std::to_string(a.port) + "/" +
+                                        to_string(a.protocol)));
+    }
+
+  if (svc.allocate_lb_node_ports && svc.type != ServiceType::LoadBalancer)
+    fail("spec.allocateLoadBalancerNodePorts",
+         "Forbidden: may only be used when `type` is 'LoadBalancer'");
+  if (svc.type == ServiceType::LoadBalancer && !svc.allocate_lb_node_ports)
+    svc.allocate_lb_node_ports = true;
+
+  if (!svc.externally_accessible()) {
+    if (!etp.empty())
+      fail("spec.externalTrafficPolicy",
+           "Invalid value " + quote(etp) +
+               ": may only be set for externally-accessible services");
+  } else if (etp.empty() || etp == "Cluster") {
+    svc.external_traffic_policy = TrafficPolicy::Cluster;
+  } else if (etp == "Local") {
+    svc.external_traffic_policy = TrafficPolicy::Local;
+  } else {
+    unsupported("spec.externalTrafficPolicy", etp, {"Cluster", "Local"});
+  }
+  if (!itp_set || itp == "Cluster")
+    svc.internal_traffic_policy = TrafficPolicy::Cluster;
+  else if (itp == "Local")
+    svc.internal_traffic_policy = TrafficPolicy::Local;
+  else
+    unsupported("spec.internalTrafficPolicy", itp, {"Cluster", "Local"});
+
+  decode_service_status(top["status"], svc);
+  return svc;
+}
+
+// --- EndpointSlice ----------------------------------------------------------
+// ValidateEndpointSlice; the API server defaults only port names ("") and
+// protocols (TCP). The conditions are kept as given.
+
+constexpr size_t kMaxEndpoints = 1000, kMaxAddresses = 100, kMaxPorts = 20000;
+
+void too_many(const std::string& path, size_t n, size_t max) {
+  fail(path, "Too many: " + std::to_string(n) + ": must have at most " +
+                 std::to_string(max) + " items");
+}
+
+Endpoint decode_endpoint(const YAML::Node& n, const std::string& path,
+                         AddressType family) {
+  Fields f(n, path,
+           {"addresses", "conditions", "hostname", "targetRef", "nodeName",
+            "zone", "hints", "deprecatedTopology"});
+  Endpoint e;
+  const auto addrs = list(f["addresses"], f.path("addresses"));
+  for (size_t i = 0; i < addrs.size(); i++)
+    e.addresses.push_back(str(addrs[i], idx(f.path("addresses"), i)));
+  Fields c(f["conditions"], f.path("conditions"),
+           {"ready", "serving", "terminating"});
+  if (c.has("ready")) e.conditions.ready = boolean(c["ready"], c.path("ready"));
+  if (c.has("serving"))
+    e.conditions.serving = boolean(c["serving"], c.path("serving"));
+  if (c.has("terminating"))
+    e.conditions.terminating =
+        boolean(c["terminating"], c.path("terminating"));
+  e.hostname = str(f["hostname"], f.path("hostname"));
+  e.node_name = str(f["nodeName"], f.path("nodeName"));
+  e.zone = str(f["zone"], f.path("zone"));
+  if (f.has("targetRef")) {
+    Fields r(f["targetRef"], f.path("targetRef"),
+             {"kind", "namespace", "name", "uid", "apiVersion",
+              "resourceVersion", "fieldPath"});
+    ObjectReference ref;
+    ref.kind = str(r["kind"], r.path("kind"));
+    ref.namespace_ = str(r["namespace"], r.path("namespace"));
+    ref.name = str(r["name"], r.path("name"));
+    for (const char* k : {"uid", "apiVersion", "resourceVersion", "fieldPath"})
+      str(r[k], r.path(k));
+    e.target_ref = std::move(ref);
+  }
+  (void)Fields(f["hints"], f.path("hints"));  // accepted (a mapping), ignored
+  string_map(f["deprecatedTopology"], f.path("deprecatedTopology"));
+
+  if (e.addresses.empty())
+    fail(f.path("addresses"),
+         "Required value: must contain at least 1 address");
+  if (e.addresses.size() > kMaxAddresses)
+    too_many(f.path("addresses"), e.addresses.size(), kMaxAddresses);
+  for (size_t i = 0; i < e.addresses.size(); i++) {
+    const std::string p = idx(f.path("addresses"), i);
+    check(family == AddressType::IPv4 ? ipv4_address(e.addresses[i])
+                                      : ipv6_address(e.addresses[i]),
+          p, e.addresses[i]);
+    check(non_special_ip(e.addresses[i]), p, e.addresses[i]);
+  }
+  if (f.has("hostname"))
+    check(dns1123_label(e.hostname), f.path("hostname"), e.hostname);
+  if (f.has("nodeName"))
+    check(dns1123_subdomain(e.node_name), f.path("nodeName"), e.node_name);
+  return e;
+}
+
+const std::set<std::string> kEndpointSliceFields = {
+    "apiVersion", "kind", "metadata", "addressType", "endpoints", "ports"};
+
+template <>
+EndpointSlice decode_kind<EndpointSlice>(const Fields& top) {
+  EndpointSlice es;
+  es.meta = decode_meta<EndpointSlice>(top["metadata"]);
+  const std::string at = str(top["addressType"], "addressType");
+  if (at.empty()) fail("addressType", "Required value");
+  if (at == "IPv4")
+    es.address_type = AddressType::IPv4;
+  else if (at == "IPv6")
+    es.address_type = AddressType::IPv6;
+  else if (at == "FQDN")
+    fail("addressType",
+         "Unsupported value \"FQDN\": not supported by Sluice (FQDN "
+         "endpoints cannot be load-balanced to): supported values: "
+         "\"IPv4\", \"IPv6\"");
+  else
+    unsupported("addressType", at, {"IPv4", "IPv6"});
+
+  const auto eps = list(top["endpoints"], "endpoints");
+  if (eps.size() > kMaxEndpoints)
+    too_many("endpoints", eps.size(), kMaxEndpoints);
+  for (size_t i = 0; i < eps.size(); i++)
+    es.endpoints.push_back(
+        decode_endpoint(eps[i], idx("endpoints", i), es.address_type));
+
+  const auto ports = list(top["ports"], "ports");
+  if (ports.size() > kMaxPorts) too_many("ports", ports.size(), kMaxPorts);
+  std::set<std::string> names;
+  for (size_t i = 0; i < ports.size(); i++) {
+    Fields f(ports[i], idx("ports", i),
+             {"name", "protocol", "port", "appProtocol"});
+    EndpointPort p;
+    p.name = str(f["name"], f.path("name"));
+    if (!p.name.empty()) check(dns1123_label(p.name), f.path("name"), p.name);
+    if (!names.insert(p.name).second)
+      fail(f.path("name"), "Duplicate value " + quote(p.name));
+    p.protocol = protocol(f["protocol"], f.path("protocol"), false);
+    if (f.has("port")) {
+      const int64_t n = integer(f["port"], f.path("port"));
+      // Upstream leaves the number unchecked; a slice port is a backend's
+      // destination port, so Sluice insists on a valid one.
+      check(port_number(n), f.path("port"), n);
+      p.port = int32_t(n);
+    }
+    p.app_protocol = str(f["appProtocol"], f.path("appProtocol"));
+    if (!p.app_protocol.empty())
+      check(qualified_name(p.app_protocol), f.path("appProtocol"),
+            p.app_protocol);
+    es.ports.push_back(std::move(p));
+  }
+  return es;
+}
+
 // --- dispatch ---------------------------------------------------------------
+
+template <typename T>
+const std::set<std::string>& top_fields() {
+  if constexpr (std::is_same_v<T, EndpointSlice>)
+    return kEndpointSliceFields;
+  else
+    return kTopFields;
+}
 
 template <size_t I = 0>
 void supported_kinds(std::vector<std::string>& out) {
@@ -364,8 +849,9 @@ Object dispatch(const std::string& api_version, const std::string& kind,
       return dispatch<I + 1>(api_version, kind, doc);
     if (api_version != KindInfo<T>::api_version)
       unsupported("apiVersion", api_version, {KindInfo<T>::api_version});
-    // Namespace spec (finalizers) and any status are accepted and ignored.
-    return Object{decode_kind<T>(Fields(doc, "", kTopFields))};
+    // Namespace spec (finalizers) and the status of kinds other than
+    // Service are accepted and ignored.
+    return Object{decode_kind<T>(Fields(doc, "", top_fields<T>()))};
   }
 }
 
@@ -448,8 +934,18 @@ Result<Object> decode_object(const YAML::Node& doc) {
   }
 }
 
-Result<std::vector<Object>> parse_manifests(const std::string& yaml_text,
-                                            const std::string& origin) {
+Status validate_update(const Object& next, const Object& prev) {
+  const auto* a = next.get<EndpointSlice>();
+  const auto* b = prev.get<EndpointSlice>();
+  if (a && b && a->address_type != b->address_type)
+    return err(std::string("addressType: Invalid value \"") +
+               to_string(a->address_type) + "\": field is immutable");
+  return {};
+}
+
+Result<std::vector<Object>> parse_manifests(
+    const std::string& yaml_text, const std::string& origin,
+    std::vector<std::string>* where_out) {
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(yaml_text);
@@ -474,6 +970,7 @@ Result<std::vector<Object>> parse_manifests(const std::string& yaml_text,
             return err(where + ", " + idx("items", i) + label_of(items[i]) +
                        ": " + o.error());
           out.push_back(std::move(*o));
+          if (where_out) where_out->push_back(where + ", " + idx("items", i));
         }
         continue;
       }
@@ -483,6 +980,7 @@ Result<std::vector<Object>> parse_manifests(const std::string& yaml_text,
     auto o = decode_object(doc);
     if (!o) return err(where + label_of(doc) + ": " + o.error());
     out.push_back(std::move(*o));
+    if (where_out) where_out->push_back(where);
   }
   return out;
 }

@@ -3,9 +3,14 @@
 // JSON form the state store keeps.
 //
 // Supported kinds: v1 Namespace, v1 Pod, networking.k8s.io/v1
-// NetworkPolicy. Adding a kind: add its struct to Object::Kinds, a
-// KindInfo specialisation below, a decoder in manifest.cpp and an encoder in
-// json.cpp; dispatch by apiVersion/kind is generated from Object::Kinds.
+// NetworkPolicy, v1 Service, discovery.k8s.io/v1 EndpointSlice. Service
+// defaults that need the cluster (cluster IPs, IP families, node ports) are
+// completed by lb::Allocator when the object is applied.
+//
+// Adding a kind: add its struct to Object::Kinds, a KindInfo specialisation
+// below, a decoder in manifest.cpp (and its top-level fields in top_fields()
+// if it has no `spec`, like EndpointSlice) and a body_json in json.cpp;
+// dispatch by apiVersion/kind is generated from Object::Kinds.
 #pragma once
 
 #include <string>
@@ -45,8 +50,24 @@ struct KindInfo<NetworkPolicy> {
   static constexpr bool namespaced = true;
 };
 
+template <>
+struct KindInfo<Service> {
+  static constexpr const char* api_version = "v1";
+  static constexpr const char* kind = "Service";
+  static constexpr const char* resource = "services";
+  static constexpr bool namespaced = true;
+};
+template <>
+struct KindInfo<EndpointSlice> {
+  static constexpr const char* api_version = "discovery.k8s.io/v1";
+  static constexpr const char* kind = "EndpointSlice";
+  static constexpr const char* resource = "endpointslices";
+  static constexpr bool namespaced = true;
+};
+
 struct Object {
-  using Kinds = std::variant<Namespace, Pod, NetworkPolicy>;
+  using Kinds =
+      std::variant<Namespace, Pod, NetworkPolicy, Service, EndpointSlice>;
   Kinds v;
 
   const char* kind() const;         // "Pod"
@@ -74,8 +95,16 @@ struct Object {
 //     Unsupported value "Foo": supported values: "In", "NotIn", ...
 // (on one line). Objects come back in file order; duplicates are kept
 // (like kubectl, a later one wins when applied in order).
-Result<std::vector<Object>> parse_manifests(const std::string& yaml_text,
-                                            const std::string& origin);
+// `where`, when given, receives for each object "pods.yaml: document 3"
+// (", items[1]" inside a List), for messages about it after parsing.
+Result<std::vector<Object>> parse_manifests(
+    const std::string& yaml_text, const std::string& origin,
+    std::vector<std::string>* where = nullptr);
+
+// Checks of an update that need the stored object (ValidateXxxUpdate) and
+// are not allocation (lb::Allocator): an EndpointSlice's addressType is
+// immutable. Errors are "<field>: <problem>".
+Status validate_update(const Object& next, const Object& prev);
 
 // One already-loaded YAML document (a mapping with apiVersion/kind). Errors
 // are "<field>: <problem>" without origin or document prefix.

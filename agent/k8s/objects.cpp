@@ -43,4 +43,44 @@ std::optional<LabelSelectorRequirement::Op> parse_selector_op(
   return std::nullopt;
 }
 
+const char* to_string(ServiceType t) {
+  switch (t) {
+    case ServiceType::ClusterIP:
+      return "ClusterIP";
+    case ServiceType::NodePort:
+      return "NodePort";
+    case ServiceType::LoadBalancer:
+      return "LoadBalancer";
+  }
+  return "?";
+}
+
+const char* to_string(IpFamily f) {
+  return f == IpFamily::IPv4 ? "IPv4" : "IPv6";
+}
+
+const char* to_string(IpFamilyPolicy p) {
+  switch (p) {
+    case IpFamilyPolicy::SingleStack:
+      return "SingleStack";
+    case IpFamilyPolicy::PreferDualStack:
+      return "PreferDualStack";
+    case IpFamilyPolicy::RequireDualStack:
+      return "RequireDualStack";
+  }
+  return "?";
+}
+
+const char* to_string(TrafficPolicy p) {
+  return p == TrafficPolicy::Cluster ? "Cluster" : "Local";
+}
+
+const char* to_string(SessionAffinity a) {
+  return a == SessionAffinity::None ? "None" : "ClientIP";
+}
+
+const char* to_string(AddressType t) {
+  return t == AddressType::IPv4 ? "IPv4" : "IPv6";
+}
+
 }  // namespace sluice::k8s

@@ -1,5 +1,9 @@
 #include "k8s/validation.h"
 
+#include <arpa/inet.h>
+
+#include <cstring>
+
 namespace sluice::k8s {
 namespace {
 
@@ -69,6 +73,18 @@ Problems dns1123_subdomain(const std::string& s) {
   return p;
 }
 
+Problems dns1035_label(const std::string& s) {
+  Problems p;
+  if (s.size() > 63) p.push_back(max_len(63));
+  if (!is_label(s, 0, s.size()) || !(s[0] >= 'a' && s[0] <= 'z'))
+    p.push_back(
+        "a DNS-1035 label must consist of lower case alphanumeric characters "
+        "or '-', start with an alphabetic character, and end with an "
+        "alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used "
+        "for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')");
+  return p;
+}
+
 Problems qualified_name(const std::string& s) {
   Problems p;
   std::string name = s;
@@ -129,6 +145,79 @@ Problems port_name(const std::string& s) {
 Problems port_number(int64_t n) {
   if (n >= 1 && n <= 65535) return {};
   return {"must be between 1 and 65535, inclusive"};
+}
+
+namespace {
+bool parses(int af, const std::string& s) {
+  unsigned char buf[16];
+  return !s.empty() && inet_pton(af, s.c_str(), buf) == 1;
+}
+}  // namespace
+
+Problems ip_address(const std::string& s) {
+  if (parses(AF_INET, s) || parses(AF_INET6, s)) return {};
+  return {"must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"};
+}
+
+Problems ipv4_address(const std::string& s) {
+  if (parses(AF_INET, s)) return {};
+  return {"must be a valid IPv4 address"};
+}
+
+Problems ipv6_address(const std::string& s) {
+  if (parses(AF_INET6, s)) return {};
+  return {"must be a valid IPv6 address"};
+}
+
+Problems non_special_ip(const std::string& s) {
+  unsigned char b[16] = {};
+  Problems p;
+  if (parses(AF_INET, s)) {
+    inet_pton(AF_INET, s.c_str(), b);
+    if (!b[0] && !b[1] && !b[2] && !b[3])
+      p.push_back("may not be unspecified (" + s + ")");
+    if (b[0] == 127)
+      p.push_back("may not be in the loopback range (127.0.0.0/8, ::1/128)");
+    if (b[0] == 169 && b[1] == 254)
+      p.push_back(
+          "may not be in the link-local range (169.254.0.0/16, fe80::/10)");
+    if (b[0] == 224 && b[1] == 0 && b[2] == 0)
+      p.push_back(
+          "may not be in the link-local multicast range (224.0.0.0/24, "
+          "ff02::/10)");
+    return p;
+  }
+  if (!parses(AF_INET6, s)) return p;
+  inet_pton(AF_INET6, s.c_str(), b);
+  // An IPv4-mapped address (::ffff:a.b.c.d) is judged as its IPv4 address,
+  // as Go's net.IP does.
+  static const unsigned char kMapped[12] = {0, 0, 0, 0, 0,    0,
+                                            0, 0, 0, 0, 0xff, 0xff};
+  if (!std::memcmp(b, kMapped, 12)) {
+    char v4[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, b + 12, v4, sizeof(v4));
+    Problems q = non_special_ip(v4);
+    for (auto& m : q)
+      if (m.rfind("may not be unspecified", 0) == 0)
+        m = "may not be unspecified (" + s + ")";
+    return q;
+  }
+  bool zero = true, loop = true;
+  for (int i = 0; i < 16; i++) {
+    zero = zero && !b[i];
+    loop = loop && b[i] == (i == 15 ? 1 : 0);
+  }
+  if (zero) p.push_back("may not be unspecified (" + s + ")");
+  if (loop)
+    p.push_back("may not be in the loopback range (127.0.0.0/8, ::1/128)");
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+    p.push_back(
+        "may not be in the link-local range (169.254.0.0/16, fe80::/10)");
+  if (b[0] == 0xff && (b[1] & 0x0f) == 0x02)
+    p.push_back(
+        "may not be in the link-local multicast range (224.0.0.0/24, "
+        "ff02::/10)");
+  return p;
 }
 
 std::string join(const Problems& p) {

@@ -98,6 +98,15 @@ int64_t integer(const YAML::Node& n, const std::string& path) {
   return v;
 }
 
+bool boolean(const YAML::Node& n, const std::string& path) {
+  if (type_of(n) != Type::Bool)
+    fail(path, "expected a boolean, got " + describe(n));
+  static const std::set<std::string> kTrue = {"y",    "Y",    "yes", "Yes",
+                                              "YES",  "true", "True", "TRUE",
+                                              "on",   "On",   "ON"};
+  return kTrue.count(n.Scalar()) > 0;
+}
+
 void Fields::load(const YAML::Node& n, const std::set<std::string>* known) {
   const Type t = type_of(n);
   if (t == Type::Null) return;

@@ -39,6 +39,7 @@ std::string describe(const YAML::Node& n);  // "number 1", "a list", ...
 // JSON null leaves a Go string empty, so null reads as "".
 std::string str(const YAML::Node& n, const std::string& path);
 int64_t integer(const YAML::Node& n, const std::string& path);  // int32 range
+bool boolean(const YAML::Node& n, const std::string& path);
 std::vector<YAML::Node> list(const YAML::Node& n, const std::string& path);
 std::map<std::string, std::string> string_map(const YAML::Node& n,
                                               const std::string& path);

@@ -1,5 +1,6 @@
 #include "state/cluster_state.h"
 
+#include <optional>
 #include <set>
 
 namespace sluice {
@@ -20,6 +21,18 @@ std::string line(const k8s::Object& o, const char* verb) {
 
 }  // namespace
 
+void ClusterState::set_service_ranges(lb::ServiceRanges ranges) {
+  std::lock_guard g(mu_);
+  alloc_ = lb::Allocator(std::move(ranges));
+  rebuild_allocations();
+}
+
+void ClusterState::rebuild_allocations() {
+  alloc_ = lb::Allocator(alloc_.ranges());
+  for (const auto& [k, o] : objects_)
+    if (auto* s = o.get<k8s::Service>()) alloc_.hold(*s);
+}
+
 Status ClusterState::restore() {
   std::lock_guard g(mu_);
   auto keys = store_.list("k8s/");
@@ -32,6 +45,7 @@ Status ClusterState::restore() {
     if (!obj) return err("state " + key + ": " + obj.error());
     objects_[obj->key()] = std::move(*obj);
   }
+  rebuild_allocations();
   generation_++;
   return {};
 }
@@ -42,7 +56,8 @@ bool ClusterState::namespace_exists(const std::string& ns) const {
 
 Result<std::vector<std::string>> ClusterState::apply(
     const std::string& yaml, const std::string& origin) {
-  auto objs = k8s::parse_manifests(yaml, origin);
+  std::vector<std::string> where;
+  auto objs = k8s::parse_manifests(yaml, origin, &where);
   if (!objs) return Error{objs.error()};
   std::lock_guard g(mu_);
   std::set<std::string> new_namespaces;
@@ -54,6 +69,41 @@ Result<std::vector<std::string>> ClusterState::apply(
       return err(origin + ": " + o.display() + ": namespaces \"" + ns +
                  "\" not found");
   }
+  // Update checks and Service allocation, in file order against the state
+  // as it will be (a later document sees an earlier one's result). Undone
+  // in full if any document fails.
+  std::map<std::string, const k8s::Object*> staged;  // key -> latest in *objs
+  std::vector<std::pair<std::optional<k8s::Service>, k8s::Service>> held;
+  auto undo = [&] {
+    for (auto it = held.rbegin(); it != held.rend(); ++it) {
+      alloc_.release(it->second);
+      if (it->first) alloc_.hold(*it->first);
+    }
+  };
+  for (size_t i = 0; i < objs->size(); i++) {
+    k8s::Object& o = (*objs)[i];
+    const k8s::Object* prev = nullptr;
+    if (auto st = staged.find(o.key()); st != staged.end())
+      prev = st->second;
+    else if (auto it = objects_.find(o.key()); it != objects_.end())
+      prev = &it->second;
+    auto fail = [&](const std::string& e) {
+      undo();
+      return err(where.at(i) + " (" + o.display() + "): " + e);
+    };
+    if (prev)
+      if (auto s = k8s::validate_update(o, *prev); !s) return fail(s.error());
+    if (auto* svc = std::get_if<k8s::Service>(&o.v)) {
+      const k8s::Service* old = prev ? prev->get<k8s::Service>() : nullptr;
+      std::optional<k8s::Service> old_copy;
+      if (old) old_copy = *old;
+      if (auto s = alloc_.allocate(*svc, old_copy ? &*old_copy : nullptr); !s)
+        return fail(s.error());
+      held.emplace_back(std::move(old_copy), *svc);
+    }
+    staged[o.key()] = &o;
+  }
+
   std::vector<std::string> out;
   for (const auto& o : *objs) {
     auto it = objects_.find(o.key());
@@ -61,8 +111,11 @@ Result<std::vector<std::string>> ClusterState::apply(
       out.push_back(line(o, "unchanged"));
       continue;
     }
-    if (auto s = store_.put(store_key(o), k8s::to_json(o)); !s)
+    if (auto s = store_.put(store_key(o), k8s::to_json(o)); !s) {
+      rebuild_allocations();  // what is held follows what was written
+      generation_++;
       return Error{s.error()};
+    }
     out.push_back(line(o, it == objects_.end() ? "created" : "configured"));
     objects_[o.key()] = o;
   }
@@ -87,9 +140,12 @@ Result<std::vector<std::string>> ClusterState::remove(
     for (const auto& key : doomed) {
       auto it = objects_.find(key);
       if (it == objects_.end()) continue;
-      if (auto s = store_.remove(store_key(it->second)); !s)
+      if (auto s = store_.remove(store_key(it->second)); !s) {
+        generation_++;
         return Error{s.error()};
+      }
       out.push_back(line(it->second, "deleted"));
+      if (auto* svc = it->second.get<k8s::Service>()) alloc_.release(*svc);
       objects_.erase(it);
     }
   }
@@ -118,6 +174,22 @@ std::vector<k8s::NetworkPolicy> ClusterState::policies() const {
   std::vector<k8s::NetworkPolicy> out;
   for (const auto& [k, o] : objects_)
     if (auto* p = o.get<k8s::NetworkPolicy>()) out.push_back(*p);
+  return out;
+}
+
+std::vector<k8s::Service> ClusterState::services() const {
+  std::lock_guard g(mu_);
+  std::vector<k8s::Service> out;
+  for (const auto& [k, o] : objects_)
+    if (auto* s = o.get<k8s::Service>()) out.push_back(*s);
+  return out;
+}
+
+std::vector<k8s::EndpointSlice> ClusterState::endpoint_slices() const {
+  std::lock_guard g(mu_);
+  std::vector<k8s::EndpointSlice> out;
+  for (const auto& [k, o] : objects_)
+    if (auto* s = o.get<k8s::EndpointSlice>()) out.push_back(*s);
   return out;
 }
 

@@ -189,7 +189,7 @@ TEST(K8sManifest, UnsupportedKindsAndVersions) {
                      "metadata: {name: web}\n"),
             "t.yaml: document 1 (Deployment default/web): kind: Unsupported "
             "value \"Deployment\": supported values: \"Namespace\", \"Pod\", "
-            "\"NetworkPolicy\"");
+            "\"NetworkPolicy\", \"Service\", \"EndpointSlice\"");
   EXPECT_EQ(error_of("apiVersion: networking.k8s.io/v1beta1\n"
                      "kind: NetworkPolicy\nmetadata: {name: p}\n"),
             "t.yaml: document 1 (NetworkPolicy default/p): apiVersion: "
