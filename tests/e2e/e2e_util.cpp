@@ -1,12 +1,16 @@
 #include "e2e_util.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -135,6 +139,38 @@ std::string read_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::string run_in_netns(const std::string& netns_path,
+                         const std::function<void()>& fn) {
+  std::string why;
+  std::thread t([&] {
+    int fd = ::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      why = "open " + netns_path + ": " + std::strerror(errno);
+      return;
+    }
+    // Only this thread changes namespace; it ends right after `fn`.
+    if (::setns(fd, CLONE_NEWNET) != 0) {
+      why = "setns " + netns_path + ": " + std::strerror(errno);
+      ::close(fd);
+      return;
+    }
+    ::close(fd);
+    fn();
+  });
+  t.join();
+  return why;
+}
+
+int socket_in_netns(const std::string& netns_path, int domain, int type,
+                    int protocol) {
+  int rc = -EINVAL;
+  auto why = run_in_netns(netns_path, [&] {
+    rc = ::socket(domain, type | SOCK_CLOEXEC, protocol);
+    if (rc < 0) rc = -errno;
+  });
+  return why.empty() ? rc : -ENOENT;
 }
 
 }  // namespace sluice::e2e

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -64,5 +65,16 @@ class AgentProc {
 // A unique short suffix for names (pid-based; interface names are <=15).
 std::string unique_suffix();
 std::string read_file(const std::string& path);
+
+// Runs `fn` on a helper thread that has entered the network namespace at
+// `netns_path` (e.g. /var/run/netns/NAME); the calling thread never moves.
+// Sockets `fn` creates stay in that namespace for their whole life, so one
+// process can talk from many namespaces without `ip netns exec`. Returns
+// "" or why the namespace could not be entered (then `fn` did not run).
+std::string run_in_netns(const std::string& netns_path,
+                         const std::function<void()>& fn);
+// socket(2) inside a namespace (see run_in_netns): the fd, or -errno.
+int socket_in_netns(const std::string& netns_path, int domain, int type,
+                    int protocol = 0);
 
 }  // namespace sluice::e2e
