@@ -2,7 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <fstream>
+#include <stdexcept>
 #include <set>
 #include <tuple>
 #include <arpa/inet.h>
@@ -32,7 +34,63 @@ Result<std::vector<std::string>> string_list(const YAML::Node& n,
   return out;
 }
 
+Result<uint64_t> unsigned_in(const YAML::Node& n, const std::string& field,
+                             uint64_t lo, uint64_t hi) {
+  auto s = scalar(n, field);
+  if (!s) return Error{s.error()};
+  uint64_t v = 0;
+  size_t used = 0;
+  try {
+    if (s->empty() || (*s)[0] == '-') throw std::invalid_argument("sign");
+    v = std::stoull(*s, &used, 10);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != s->size())
+    return err(field + ": \"" + *s + "\" is not a whole number");
+  if (v < lo || v > hi)
+    return err(field + ": " + *s + " is out of range " + std::to_string(lo) +
+               ".." + std::to_string(hi));
+  return v;
+}
+
 }  // namespace
+
+Result<uint64_t> parse_duration(const std::string& text,
+                                const std::string& field) {
+  if (text.empty()) return err(field + ": empty duration");
+  uint64_t total = 0;
+  size_t i = 0;
+  bool any = false;
+  while (i < text.size()) {
+    size_t j = i;
+    while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j])))
+      j++;
+    if (j == i || j - i > 9)
+      return err(field + ": \"" + text +
+                 "\" is not a duration (e.g. 90s, 5m, 6h, 1h30m)");
+    const uint64_t n = std::stoull(text.substr(i, j - i));
+    uint64_t unit = 1;
+    if (j < text.size()) {
+      switch (text[j]) {
+        case 's': unit = 1; break;
+        case 'm': unit = 60; break;
+        case 'h': unit = 3600; break;
+        case 'd': unit = 86400; break;
+        default:
+          return err(field + ": \"" + text + "\": unknown unit '" +
+                     text[j] + "' (s, m, h, d)");
+      }
+      j++;
+    } else if (any) {
+      return err(field + ": \"" + text + "\": a number without a unit");
+    }
+    total += n * unit;
+    any = true;
+    i = j;
+  }
+  return total;
+}
 
 Result<AgentConfig> parse_config_yaml(const std::string& text,
                                       const std::string& origin) {
@@ -79,6 +137,40 @@ Result<AgentConfig> parse_config_yaml(const std::string& text,
           cfg.prefilter.deny.push_back(*c);
         }
       }
+    } else if (key == "conntrack") {
+      if (!v.IsMap()) return fail("conntrack: expected a mapping");
+      for (const auto& ckv : v) {
+        const std::string ck = ckv.first.as<std::string>();
+        const std::string field = "conntrack." + ck;
+        if (ck == "max") {
+          auto n = unsigned_in(ckv.second, field, 1024, 1u << 26);
+          if (!n) return fail(n.error());
+          cfg.conntrack.max = uint32_t(*n);
+          continue;
+        }
+        uint64_t* dst = ck == "tcpEstablishedTimeout" ? &cfg.conntrack.tcp_established
+                        : ck == "tcpClosingTimeout"   ? &cfg.conntrack.tcp_closing
+                        : ck == "unrepliedTimeout"    ? &cfg.conntrack.unreplied
+                        : ck == "otherTimeout"        ? &cfg.conntrack.other
+                        : ck == "gcInterval"          ? &cfg.conntrack.gc_interval
+                                                      : nullptr;
+        if (!dst) return fail("unknown key " + field);
+        auto s = scalar(ckv.second, field);
+        if (!s) return fail(s.error());
+        auto d = parse_duration(*s, field);
+        if (!d) return fail(d.error());
+        *dst = *d;
+      }
+    } else if (key == "policy") {
+      if (!v.IsMap()) return fail("policy: expected a mapping");
+      for (const auto& pkv : v) {
+        const std::string pk = pkv.first.as<std::string>();
+        if (pk != "endpointMaxEntries") return fail("unknown key policy." + pk);
+        auto n = unsigned_in(pkv.second, "policy.endpointMaxEntries", 16,
+                             1u << 20);
+        if (!n) return fail(n.error());
+        cfg.policy.endpoint_max_entries = uint32_t(*n);
+      }
     } else {
       return fail("unknown key " + key);
     }
@@ -116,6 +208,23 @@ Status validate_config(const AgentConfig& cfg) {
       return err(std::string(name) + ": \"" + val + "\" is not an " +
                  (fam == AF_INET ? "IPv4" : "IPv6") + " CIDR");
   }
+  for (const auto& [name, val] :
+       {std::pair{"conntrack.tcpEstablishedTimeout", cfg.conntrack.tcp_established},
+        std::pair{"conntrack.tcpClosingTimeout", cfg.conntrack.tcp_closing},
+        std::pair{"conntrack.unrepliedTimeout", cfg.conntrack.unreplied},
+        std::pair{"conntrack.otherTimeout", cfg.conntrack.other},
+        std::pair{"conntrack.gcInterval", cfg.conntrack.gc_interval}})
+    if (val < 1 || val > 30 * 86400)
+      return err(std::string(name) + ": " + std::to_string(val) +
+                 "s is out of range 1s..30d");
+  if (cfg.conntrack.max < 1024 || cfg.conntrack.max > (1u << 26))
+    return err("conntrack.max: " + std::to_string(cfg.conntrack.max) +
+               " is out of range 1024.." + std::to_string(1u << 26));
+  if (cfg.policy.endpoint_max_entries < 16 ||
+      cfg.policy.endpoint_max_entries > (1u << 20))
+    return err("policy.endpointMaxEntries: " +
+               std::to_string(cfg.policy.endpoint_max_entries) +
+               " is out of range 16.." + std::to_string(1u << 20));
   if (cfg.pod_cidr.empty() && cfg.pod_cidr_v6.empty())
     return err("podCIDR, podCIDRv6: at least one must be set");
   std::set<std::string> seen;

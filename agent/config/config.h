@@ -3,6 +3,7 @@
 // errors, so a typo never silently falls back to a default.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,24 @@ namespace sluice {
 
 struct PrefilterConfig {
   std::vector<Cidr> deny;
+};
+
+// Connection tracking (sluice_ct). Timeouts are idle times in seconds;
+// in YAML and flags they are durations ("6h", "90s", "1m30s") or seconds.
+struct ConntrackConfig {
+  uint32_t max = 262144;  // LRU capacity, sized before load
+  uint64_t tcp_established = 6 * 3600;
+  uint64_t tcp_closing = 10;  // FIN or RST seen
+  uint64_t unreplied = 60;    // no reply yet (SYN, first datagram)
+  uint64_t other = 60;        // UDP, SCTP, ICMP with replies
+  uint64_t gc_interval = 30;
+};
+
+struct PolicyConfig {
+  // Most entries one endpoint's policy map may hold ({peer identity,
+  // direction, protocol} keys). Maps are sized to what they hold, so this
+  // is a limit, not an allocation.
+  uint32_t endpoint_max_entries = 16384;
 };
 
 struct AgentConfig {
@@ -26,7 +45,14 @@ struct AgentConfig {
   // least one must remain).
   std::string pod_cidr = "10.200.0.0/16";
   std::string pod_cidr_v6 = "fd10:200::/64";
+  ConntrackConfig conntrack;
+  PolicyConfig policy;
 };
+
+// "90", "90s", "5m", "6h", "1h30m", "2d" -> seconds. `field` names the
+// key in the error.
+Result<uint64_t> parse_duration(const std::string& text,
+                                const std::string& field);
 
 // Parses YAML text; `origin` names the file in error messages.
 Result<AgentConfig> parse_config_yaml(const std::string& text,

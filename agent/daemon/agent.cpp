@@ -40,7 +40,7 @@ Status Agent::start() {
   if (!xdp) return Error{xdp.error()};
   xdp_ = std::move(*xdp);
   if (auto s = xdp_->set_event_level(SLUICE_EVENTS_DROPS); !s) return s;
-  auto lxc = LxcDatapath::load(layout_);
+  auto lxc = LxcDatapath::load(layout_, {cfg_.conntrack.max});
   if (!lxc) return Error{lxc.error()};
   lxc_ = std::move(*lxc);
 
@@ -57,8 +57,9 @@ Status Agent::start() {
   if (auto s = identities_->gc_unused(); !s) return s;
   policy_ = std::make_unique<PolicyEngine>(
       *cluster_, *endpoints_, lxc_->map_fd(SLUICE_MAP_POLICY),
-      lxc_->map_fd("sluice_pol_tmpl"), lxc_->map_fd(SLUICE_MAP_IPCACHE));
-  if (auto s = policy_->sync(); !s) return s;
+      lxc_->map_fd("sluice_pol_tmpl"), lxc_->map_fd(SLUICE_MAP_IPCACHE),
+      cfg_.policy.endpoint_max_entries);
+  if (auto s = policy_->sync(); !s) return Error{s.error()};
 
   // Desired state reaches the maps before the (new) program is attached.
   auto deny = DenyMaps::open({xdp_->map_fd(SLUICE_MAP_PF_V4),
@@ -77,14 +78,19 @@ Status Agent::start() {
   events_ = std::make_unique<EventReader>(xdp_->map_fd(SLUICE_MAP_EVENTS));
   if (auto s = events_->start(); !s) return s;
 
-  // Conntrack GC: expired entries go every 30 s (the LRU bounds the table
-  // regardless; GC keeps idle flows from pinning their policy verdict).
+  // Conntrack GC: expired entries go every conntrack.gcInterval (the LRU
+  // bounds the table regardless; GC keeps idle flows from pinning their
+  // policy verdict).
   ct_gc_ = std::thread([this] {
     const int fd = lxc_->map_fd(SLUICE_MAP_CT);
-    for (int tick = 0; !stopping_; tick++) {
+    const CtTimeouts t{cfg_.conntrack.tcp_established,
+                       cfg_.conntrack.tcp_closing, cfg_.conntrack.unreplied,
+                       cfg_.conntrack.other};
+    const uint64_t every = cfg_.conntrack.gc_interval * 5;  // 200 ms ticks
+    for (uint64_t tick = 1; !stopping_; tick++) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      if (tick % 150 != 149) continue;
-      auto n = ct_gc(fd, ct_now_jiffies(), ct_hz());
+      if (tick % every) continue;
+      auto n = ct_gc(fd, ct_now_jiffies(), ct_hz(), t);
       if (!n) spdlog::warn("conntrack gc: {}", n.error());
       else if (*n) spdlog::debug("conntrack gc: {} expired entries", *n);
     }
@@ -99,7 +105,8 @@ Status Agent::start() {
 
 Status Agent::reconcile() {
   if (auto s = endpoints_->refresh_identities(); !s) return s;
-  return policy_->sync();
+  if (auto s = policy_->sync(); !s) return Error{s.error()};
+  return {};
 }
 
 void Agent::wait_for_signal() {

@@ -1,6 +1,9 @@
 // sluice-agent: the node daemon.
 //   sluice-agent [--config FILE] [--devices a,b] [--bpffs DIR] [--socket P]
 //                [--state-dir DIR] [--log-level L] [--prefilter-deny C,..]
+//                [--pod-cidr C] [--pod-cidr-v6 C] [--conntrack-max N]
+//                [--conntrack-{tcp-established,tcp-closing,unreplied,other}-timeout D]
+//                [--conntrack-gc-interval D] [--policy-endpoint-max-entries N]
 //   sluice-agent --cleanup [same flags]
 // Flags win over the file; with no file, defaults apply.
 #include <bpf/libbpf.h>
@@ -9,6 +12,7 @@
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <map>
 
 #include "config/config.h"
 #include "daemon/agent.h"
@@ -52,6 +56,19 @@ int main(int argc, char** argv) {
   auto* o_deny = app.add_option("--prefilter-deny", deny,
                                 "prefilter deny CIDRs (a,b)")
                      ->delimiter(',');
+  uint32_t ct_max = 0, pol_max = 0;
+  auto* o_ct_max = app.add_option("--conntrack-max", ct_max,
+                                  "conntrack table capacity (LRU)");
+  // Durations: "6h", "90s", "1m30s" or seconds.
+  std::map<std::string, std::string> ct_durations;
+  std::vector<std::pair<CLI::Option*, std::string>> ct_opts;
+  for (const char* k : {"tcp-established-timeout", "tcp-closing-timeout",
+                        "unreplied-timeout", "other-timeout", "gc-interval"})
+    ct_opts.push_back({app.add_option(std::string("--conntrack-") + k,
+                                      ct_durations[k], "duration"),
+                       k});
+  auto* o_pol_max = app.add_option("--policy-endpoint-max-entries", pol_max,
+                                   "policy map entries per endpoint");
   CLI11_PARSE(app, argc, argv);
 
   sluice::AgentConfig cfg;
@@ -70,6 +87,22 @@ int main(int argc, char** argv) {
   if (*o_log) cfg.log_level = log_level;
   if (*o_pod4) cfg.pod_cidr = pod_cidr;
   if (*o_pod6) cfg.pod_cidr_v6 = pod_cidr_v6;
+  if (*o_ct_max) cfg.conntrack.max = ct_max;
+  if (*o_pol_max) cfg.policy.endpoint_max_entries = pol_max;
+  for (const auto& [opt, k] : ct_opts) {
+    if (!*opt) continue;
+    auto d = sluice::parse_duration(ct_durations[k], "--conntrack-" + k);
+    if (!d) {
+      spdlog::error("{}", d.error());
+      return 2;
+    }
+    auto& c = cfg.conntrack;
+    (k == "tcp-established-timeout" ? c.tcp_established
+     : k == "tcp-closing-timeout"   ? c.tcp_closing
+     : k == "unreplied-timeout"     ? c.unreplied
+     : k == "other-timeout"         ? c.other
+                                    : c.gc_interval) = *d;
+  }
   if (*o_deny) {
     cfg.prefilter.deny.clear();
     for (size_t i = 0; i < deny.size(); i++) {

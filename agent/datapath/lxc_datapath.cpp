@@ -11,11 +11,14 @@
 namespace sluice {
 
 Result<std::unique_ptr<LxcDatapath>> LxcDatapath::load(
-    const BpffsLayout& layout) {
+    const BpffsLayout& layout, const LxcSizes& sizes) {
   auto dp = std::make_unique<LxcDatapath>(Token{});
   dp->layout_ = layout;
   dp->skel_ = sluice_lxc__open();
   if (!dp->skel_) return err("open sluice_lxc object: " + errno_str(errno));
+  if (bpf_map__set_max_entries(dp->skel_->maps.sluice_ct, sizes.ct_max))
+    return err("sluice_lxc: conntrack.max " + std::to_string(sizes.ct_max) +
+               ": " + errno_str(errno));
   MapPinner pinner(layout);
   if (auto s = pinner.prepare(dp->skel_->obj); !s) return Error{s.error()};
   if (int e = sluice_lxc__load(dp->skel_))

@@ -10,14 +10,22 @@
 #include "common/result.h"
 #include "datapath/bpffs.h"
 #include "datapath/tcx_link.h"
+#include "sluice/abi.h"
 
 struct sluice_lxc;
 
 namespace sluice {
 
+// Capacities set before load (a pinned map of another size is migrated,
+// see map_pins.h).
+struct LxcSizes {
+  uint32_t ct_max = SLUICE_CT_MAX_DEFAULT;
+};
+
 class LxcDatapath {
  public:
-  static Result<std::unique_ptr<LxcDatapath>> load(const BpffsLayout& layout);
+  static Result<std::unique_ptr<LxcDatapath>> load(const BpffsLayout& layout,
+                                                   const LxcSizes& sizes = {});
   ~LxcDatapath();
 
   int map_fd(const std::string& name) const;

@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <map>
 #include <tuple>
@@ -35,16 +36,16 @@ Status PolicyMaps::install(uint32_t ep_id,
   uint32_t len = sizeof(tinfo);
   if (bpf_obj_get_info_by_fd(template_, &tinfo, &len))
     return err("map sluice_pol_tmpl: info: " + errno_str(errno));
-  if (merged.size() > tinfo.max_entries)
+  if (merged.size() > capacity_)
     return err("endpoint " + std::to_string(ep_id) + ": " +
                std::to_string(merged.size()) +
                " policy entries exceed the per-endpoint capacity of " +
-               std::to_string(tinfo.max_entries));
+               std::to_string(capacity_) + " (policy.endpointMaxEntries)");
 
   LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = tinfo.map_flags);
+  const uint32_t size = std::max<uint32_t>(16, uint32_t(merged.size()));
   UniqueFd inner(bpf_map_create(BPF_MAP_TYPE_HASH, "sluice_pol_ep",
-                                tinfo.key_size, tinfo.value_size,
-                                tinfo.max_entries, &o));
+                                tinfo.key_size, tinfo.value_size, size, &o));
   if (!inner.valid())
     return err("endpoint " + std::to_string(ep_id) +
                ": create policy map: " + errno_str(errno));

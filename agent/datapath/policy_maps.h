@@ -8,6 +8,7 @@
 
 #include "common/fd.h"
 #include "common/result.h"
+#include "sluice/abi.h"
 
 namespace sluice {
 
@@ -18,22 +19,29 @@ struct PolicyEntry {
   bool any_port = false;
   uint16_t port_lo = 0, port_hi = 0;  // when !any_port
   uint32_t rule_id = 0;
+  bool operator==(const PolicyEntry&) const = default;
 };
 
 class PolicyMaps {
  public:
   // `outer_fd`: sluice_policy; `template_fd`: sluice_pol_tmpl (its
-  // definition is what inner maps must match).
-  PolicyMaps(int outer_fd, int template_fd)
-      : outer_(outer_fd), template_(template_fd) {}
+  // definition is what inner maps must match, except in size: the kernel
+  // lets a hash inner map have any max_entries). `capacity`: most keys one
+  // endpoint may have (config policy.endpointMaxEntries).
+  PolicyMaps(int outer_fd, int template_fd,
+             uint32_t capacity = SLUICE_POLICY_ENTRIES_MAX)
+      : outer_(outer_fd), template_(template_fd), capacity_(capacity) {}
 
   // Validates (at most SLUICE_POLICY_RANGES ranges per key, capacity),
-  // builds, then swaps. On error nothing changed.
+  // builds a map sized to the entries (maps are never grown in place, a
+  // change builds a new one, and the hash table's bucket array is most of
+  // a map's cost to create), then swaps. On error nothing changed.
   Status install(uint32_t ep_id, const std::vector<PolicyEntry>& entries);
   Status remove(uint32_t ep_id);
 
  private:
   int outer_, template_;
+  uint32_t capacity_;
 };
 
 }  // namespace sluice

@@ -15,28 +15,18 @@
 #include "datapath/lxc_datapath.h"
 #include "endpoint/ipam.h"
 #include "endpoint/netlink.h"
+#include "endpoint/record.h"
 #include "identity/allocator.h"
 #include "state/cluster_state.h"
 #include "state/store.h"
 
 namespace sluice {
 
-struct EndpointRecord {
-  std::string container_id, netns, ifname, pod_namespace, pod_name;
-  std::string host_dev;
-  unsigned host_ifindex = 0;
-  uint32_t ep_id = 0;
-  uint32_t identity = 0;
-  uint32_t flags = 0;  // enum sluice_ep_flags (policy enforcement)
-  std::vector<IpAddr> ips;
-  Mac pod_mac{}, host_mac{};
-};
-
 struct EndpointAddRequest {
   std::string container_id, netns, ifname, pod_namespace, pod_name;
 };
 
-class EndpointManager {
+class EndpointManager : public LocalEndpoints {
  public:
   EndpointManager(StateStore& store, Ipam& ipam, IdentityAllocator& ids,
                   ClusterState& cluster, LxcDatapath& dp)
@@ -51,10 +41,10 @@ class EndpointManager {
   // Re-derives every endpoint's identity from the current Pod and
   // Namespace objects; rewrites the maps of those that changed.
   Status refresh_identities();
-  std::vector<EndpointRecord> list() const;
+  std::vector<EndpointRecord> list() const override;
   // Sets the enforcement flags of the endpoint of a pod, if it is local.
   Status set_flags(const std::string& ns, const std::string& name,
-                   uint32_t flags);
+                   uint32_t flags) override;
 
  private:
   static std::string key(const std::string& cid, const std::string& ifname);

@@ -104,9 +104,9 @@ class EndpointCompiler {
   }
 
   Result<EndpointPolicy> run() {
-    auto ing = ingress_rules_for(in_.cluster, in_.policies, out_.pod);
+    auto ing = ingress_rules_for(in_.cluster, in_.policies, out_.pod, in_.cache);
     if (!ing) return err(ing.error());
-    auto eg = egress_rules_for(in_.cluster, in_.policies, out_.pod);
+    auto eg = egress_rules_for(in_.cluster, in_.policies, out_.pod, in_.cache);
     if (!eg) return err(eg.error());
     out_.ingress_enforced = ing->isolated;
     out_.egress_enforced = eg->isolated;
@@ -171,15 +171,15 @@ class EndpointCompiler {
     }
     // Pods outside the group that share an identity with one in it.
     std::set<PodRef> group(a.pods.begin(), a.pods.end());
-    std::set<uint32_t> idset(ids.begin(), ids.end());
-    for (const auto& p : in_.cluster.pods) {
-      const PodRef r = ref_of(p);
-      if (group.count(r)) continue;
-      auto id = label_identity(in_.identity_of, r);
-      if (id && idset.count(*id))
-        out_.notes.push_back(what + " also allows pod " + r.str() +
-                            ", which shares identity " +
-                            std::to_string(*id) + " with a pod it names");
+    const auto& by_id = pods_by_identity();
+    for (uint32_t id : ids) {
+      auto it = by_id.find(id);
+      if (it == by_id.end()) continue;
+      for (const auto& r : it->second)
+        if (!group.count(r))
+          out_.notes.push_back(what + " also allows pod " + r.str() +
+                               ", which shares identity " +
+                               std::to_string(id) + " with a pod it names");
     }
   }
 
@@ -211,7 +211,7 @@ class EndpointCompiler {
   }
 
   Status emit() {
-    if (acc_.size() > SLUICE_POLICY_ENTRIES_MAX) {
+    if (acc_.size() > in_.capacity) {
       std::string blame;
       for (const auto& [k, v] : acc_)
         for (const auto& p : v.policies)
@@ -220,7 +220,7 @@ class EndpointCompiler {
       return err("endpoint " + out_.pod.str() + ": " +
                  std::to_string(acc_.size()) +
                  " policy entries exceed the per-endpoint capacity of " +
-                 std::to_string(SLUICE_POLICY_ENTRIES_MAX) + " (policies: " +
+                 std::to_string(in_.capacity) + " (policies: " +
                  blame + ")");
     }
     for (auto& [key, k] : acc_) {
@@ -256,8 +256,22 @@ class EndpointCompiler {
     return {};
   }
 
+  // Pods per label identity: shared by the endpoints of one pass through
+  // in_.by_identity when given.
+  const std::map<uint32_t, std::vector<PodRef>>& pods_by_identity() {
+    auto* m = in_.by_identity ? in_.by_identity : &own_by_identity_;
+    if (m->empty())
+      for (const auto& p : in_.cluster.pods) {
+        const PodRef r = ref_of(p);
+        if (auto id = label_identity(in_.identity_of, r))
+          (*m)[*id].push_back(r);
+      }
+    return *m;
+  }
+
   const CompileInput& in_;
   RuleTable& rules_;
+  std::map<uint32_t, std::vector<PodRef>> own_by_identity_;
   EndpointPolicy out_;
   std::map<Key, KeyAcc> acc_;
 };
@@ -278,7 +292,10 @@ Result<CompiledPolicy> compile_all(const Cluster& cluster,
   rules.retain(policies);
   CompiledPolicy out;
   out.ipcache = compile_ipcache(cluster, cidrs, identity_of);
-  const CompileInput in{cluster, policies, cidrs, identity_of};
+  FlattenCache cache(cluster, policies);
+  std::map<uint32_t, std::vector<PodRef>> by_identity;
+  const CompileInput in{cluster, policies, cidrs, identity_of,
+                        SLUICE_POLICY_ENTRIES_MAX, &cache, &by_identity};
   for (const auto& p : cluster.pods) {
     auto ep = compile_endpoint(in, rules, ref_of(p));
     if (!ep) return err(ep.error());

@@ -43,6 +43,7 @@
 #include "common/result.h"
 #include "datapath/policy_maps.h"
 #include "policy/evaluator.h"
+#include "sluice/abi.h"
 
 namespace sluice::policy {
 
@@ -98,6 +99,9 @@ class CidrIdentities {
  private:
   std::map<Cidr, uint32_t> by_prefix_;
   std::map<uint32_t, Cidr> by_id_;
+  // Prefix lengths in use per family, longest first: most_specific() does
+  // one exact lookup per length instead of a scan of every prefix.
+  std::map<int, std::set<uint8_t, std::greater<>>> lengths_;
   uint32_t next_;
   bool init_ = false;
 };
@@ -137,11 +141,17 @@ struct CompileInput {
   const PolicySet& policies;
   const CidrIdentities& cidrs;  // synced to policy_prefixes(policies)
   IdentityOf identity_of;
+  // Keys one endpoint's map holds (config policy.endpointMaxEntries).
+  size_t capacity = SLUICE_POLICY_ENTRIES_MAX;
+  // Optional memos shared by the endpoints of one pass (evaluator.h; pods
+  // by label identity, filled on first use).
+  FlattenCache* cache = nullptr;
+  std::map<uint32_t, std::vector<PodRef>>* by_identity = nullptr;
 };
 
 // One endpoint. Errors: unknown pod, an ipBlock prefix without a CIDR
 // identity (cidrs not synced), more than SLUICE_POLICY_RANGES port ranges
-// for one key after merging, or more than SLUICE_POLICY_ENTRIES_MAX keys —
+// for one key after merging, or more than `in.capacity` keys —
 // each naming the endpoint and, where one is to blame, the policy.
 Result<EndpointPolicy> compile_endpoint(const CompileInput& in,
                                         RuleTable& rules, const PodRef& pod);

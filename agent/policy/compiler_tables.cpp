@@ -99,6 +99,9 @@ Status CidrIdentities::sync(const std::set<Cidr>& prefixes) {
     by_prefix_.emplace(p, id);
     by_id_.emplace(id, p);
   }
+  lengths_.clear();
+  for (const auto& [p, id] : by_prefix_)
+    lengths_[p.addr.family].insert(p.prefixlen);
   return {};
 }
 
@@ -115,14 +118,19 @@ std::optional<Cidr> CidrIdentities::prefix_of(uint32_t id) const {
 }
 
 uint32_t CidrIdentities::most_specific(const IpAddr& a) const {
-  uint32_t best = SLUICE_ID_WORLD;
-  int best_len = -1;
-  for (const auto& [p, id] : by_prefix_)
-    if (p.prefixlen > best_len && p.contains(a)) {
-      best = id;
-      best_len = p.prefixlen;
+  auto lens = lengths_.find(a.family);
+  if (lens == lengths_.end()) return SLUICE_ID_WORLD;
+  for (uint8_t len : lens->second) {
+    Cidr c{a, len};
+    const size_t full = len / 8;
+    for (size_t i = full; i < a.size(); i++) {
+      const int keep = i == full ? len % 8 : 0;
+      c.addr.bytes[i] &= uint8_t(0xff00 >> keep);
     }
-  return best;
+    auto it = by_prefix_.find(c);
+    if (it != by_prefix_.end()) return it->second;
+  }
+  return SLUICE_ID_WORLD;
 }
 
 // ---- ipcache ----

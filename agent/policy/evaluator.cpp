@@ -76,17 +76,24 @@ bool is_block_peer(const NetworkPolicyPeer& p) {
 
 // podSelector alone: pods of the policy's namespace; namespaceSelector
 // alone: all pods of matching namespaces; both: the AND of the two.
-bool selector_peer_selects(const Cluster& c, const NetworkPolicyPeer& peer,
+bool selector_peer_selects(const k8s::Labels& ns_labels,
+                           const NetworkPolicyPeer& peer,
                            const std::string& policy_ns,
                            const ClusterPod& p) {
-  const auto& ns = p.pod.meta.namespace_;
   if (peer.namespace_selector) {
-    if (!matches(*peer.namespace_selector, c.namespace_labels(ns)))
-      return false;
-  } else if (ns != policy_ns) {
+    if (!matches(*peer.namespace_selector, ns_labels)) return false;
+  } else if (p.pod.meta.namespace_ != policy_ns) {
     return false;
   }
   return !peer.pod_selector || matches(*peer.pod_selector, p.pod.meta.labels);
+}
+bool selector_peer_selects(const Cluster& c, const NetworkPolicyPeer& peer,
+                           const std::string& policy_ns,
+                           const ClusterPod& p) {
+  return selector_peer_selects(
+      peer.namespace_selector ? c.namespace_labels(p.pod.meta.namespace_)
+                              : k8s::Labels{},
+      peer, policy_ns, p);
 }
 
 // The far side of the connection as seen by one direction's rules.
@@ -274,8 +281,8 @@ namespace {
 
 // Appends the entries of one peer of a rule (nullptr: the rule has no
 // peers, i.e. Any), one per port range the rule's ports resolve to.
-void add_entries(const Cluster& c, const ClusterPod& self, Direction d,
-                 const RuleRef& rr, const std::string& policy_ns,
+void add_entries(const Cluster& c, FlattenCache& fc, const ClusterPod& self,
+                 Direction d, const RuleRef& rr, const std::string& policy_ns,
                  const NetworkPolicyPeer* peer, const NetworkPolicyRule& rule,
                  std::vector<AllowedPeer>& out) {
   AllowedPeer base;
@@ -291,9 +298,8 @@ void add_entries(const Cluster& c, const ClusterPod& self, Direction d,
     base.except = block->except;
   } else if (is_selector_peer(*peer)) {
     base.kind = AllowedPeer::Kind::Pods;
-    for (const auto& p : c.pods)
-      if (selector_peer_selects(c, *peer, policy_ns, p))
-        base.pods.push_back(ref_of(p));
+    for (const ClusterPod* p : fc.peer_pods(*peer, policy_ns))
+      base.pods.push_back(ref_of(*p));
   } else {
     return;  // malformed: matches nothing
   }
@@ -303,7 +309,8 @@ void add_entries(const Cluster& c, const ClusterPod& self, Direction d,
     switch (base.kind) {
       case AllowedPeer::Kind::Any: return true;
       case AllowedPeer::Kind::Pods:
-        return selector_peer_selects(c, *peer, policy_ns, p);
+        return selector_peer_selects(
+            fc.namespace_labels(p.pod.meta.namespace_), *peer, policy_ns, p);
       case AllowedPeer::Kind::IpBlock: {
         auto ip = ip_of(p, block->cidr.addr.family);
         return ip && block->contains(*ip);
@@ -330,7 +337,14 @@ void add_entries(const Cluster& c, const ClusterPod& self, Direction d,
     // Egress named port: resolved on each destination pod; group the pods
     // by the number it resolves to. External destinations never match.
     std::map<uint16_t, AllowedPeer> by_port;
-    for (const auto& p : c.pods) {
+    std::vector<const ClusterPod*> all;
+    if (base.kind != AllowedPeer::Kind::Pods)
+      for (const auto& p : c.pods) all.push_back(&p);
+    const auto& candidates = base.kind == AllowedPeer::Kind::Pods
+                                 ? fc.peer_pods(*peer, policy_ns)
+                                 : all;
+    for (const ClusterPod* pp_pod : candidates) {
+      const ClusterPod& p = *pp_pod;
       if (!form_has(p)) continue;
       for (const auto& r : resolve_port(pp, &p)) {
         auto [it, fresh] = by_port.try_emplace(r.first);
@@ -348,21 +362,26 @@ void add_entries(const Cluster& c, const ClusterPod& self, Direction d,
 }
 
 Result<DirectionRules> rules_for(const Cluster& c, const PolicySet& ps,
-                                 const PodRef& ref, Direction d) {
-  const ClusterPod* self = c.find_pod(ref);
+                                 const PodRef& ref, Direction d,
+                                 FlattenCache* cache) {
+  std::optional<FlattenCache> own;
+  if (!cache) cache = &own.emplace(c, ps);
+  FlattenCache& fc = *cache;
+  const ClusterPod* self = fc.find_pod(ref);
   if (!self) return err("pod " + ref.str() + " not found");
   DirectionRules out;
-  for (const auto& pol : ps.policies) {
+  for (const auto* polp : fc.policies_in(ref.namespace_)) {
+    const auto& pol = *polp;
     if (!selects(pol, d, *self)) continue;
     out.isolated_by.push_back(ref_of(pol));
     const auto& rs = rules(pol, d);
     for (size_t i = 0; i < rs.size(); i++) {
       const RuleRef rr{ref_of(pol), d, i};
       if (rs[i].peers.empty())
-        add_entries(c, *self, d, rr, pol.meta.namespace_, nullptr, rs[i],
-                    out.allowed);
+        add_entries(c, fc, *self, d, rr, pol.meta.namespace_, nullptr,
+                    rs[i], out.allowed);
       for (const auto& peer : rs[i].peers)
-        add_entries(c, *self, d, rr, pol.meta.namespace_, &peer, rs[i],
+        add_entries(c, fc, *self, d, rr, pol.meta.namespace_, &peer, rs[i],
                     out.allowed);
     }
   }
@@ -372,16 +391,55 @@ Result<DirectionRules> rules_for(const Cluster& c, const PolicySet& ps,
 
 }  // namespace
 
+FlattenCache::FlattenCache(const Cluster& c, const PolicySet& ps) : c_(c) {
+  for (const auto& p : c.pods) pods_.emplace(ref_of(p), &p);
+  for (const auto& n : c.namespaces) ns_labels_.emplace(n.meta.name, n.meta.labels);
+  for (const auto& p : ps.policies) by_ns_[p.meta.namespace_].push_back(&p);
+}
+
+const ClusterPod* FlattenCache::find_pod(const PodRef& ref) const {
+  auto it = pods_.find(ref);
+  return it == pods_.end() ? nullptr : it->second;
+}
+
+const k8s::Labels& FlattenCache::namespace_labels(const std::string& ns) const {
+  auto it = ns_labels_.find(ns);
+  if (it != ns_labels_.end()) return it->second;
+  // Not listed: only the label the API server always sets. Remembered so
+  // the reference stays valid.
+  return ns_labels_.emplace(ns, c_.namespace_labels(ns)).first->second;
+}
+
+const std::vector<const k8s::NetworkPolicy*>& FlattenCache::policies_in(
+    const std::string& ns) const {
+  static const std::vector<const k8s::NetworkPolicy*> none;
+  auto it = by_ns_.find(ns);
+  return it == by_ns_.end() ? none : it->second;
+}
+
+const std::vector<const ClusterPod*>& FlattenCache::peer_pods(
+    const NetworkPolicyPeer& peer, const std::string& policy_ns) {
+  auto [it, fresh] = peers_.try_emplace(&peer);
+  if (fresh)
+    for (const auto& p : c_.pods)
+      if (selector_peer_selects(namespace_labels(p.pod.meta.namespace_), peer,
+                                policy_ns, p))
+        it->second.push_back(&p);
+  return it->second;
+}
+
 Result<DirectionRules> ingress_rules_for(const Cluster& cluster,
                                          const PolicySet& policies,
-                                         const PodRef& pod) {
-  return rules_for(cluster, policies, pod, Direction::Ingress);
+                                         const PodRef& pod,
+                                         FlattenCache* cache) {
+  return rules_for(cluster, policies, pod, Direction::Ingress, cache);
 }
 
 Result<DirectionRules> egress_rules_for(const Cluster& cluster,
                                         const PolicySet& policies,
-                                        const PodRef& pod) {
-  return rules_for(cluster, policies, pod, Direction::Egress);
+                                        const PodRef& pod,
+                                        FlattenCache* cache) {
+  return rules_for(cluster, policies, pod, Direction::Egress, cache);
 }
 
 }  // namespace sluice::policy

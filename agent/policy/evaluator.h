@@ -26,6 +26,7 @@
 #pragma once
 
 #include <compare>
+#include <map>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -159,12 +160,41 @@ struct DirectionRules {
   std::vector<AllowedPeer> allowed;  // union; empty + isolated = deny all
 };
 
-// Errors: unknown pod.
+// Memo for flattening many pods against one (cluster, policies) pair: the
+// compiler flattens every endpoint of a node against the same inputs, and
+// the costly part — selector peers resolved over every pod — repeats
+// across them. Valid only while both inputs stay unchanged and in place
+// (it keys on their addresses); make a new one per compile pass.
+class FlattenCache {
+ public:
+  FlattenCache(const Cluster& c, const PolicySet& ps);
+  const ClusterPod* find_pod(const PodRef& ref) const;
+  const k8s::Labels& namespace_labels(const std::string& ns) const;
+  // Policies of a namespace, in PolicySet order.
+  const std::vector<const k8s::NetworkPolicy*>& policies_in(
+      const std::string& ns) const;
+  // Pods a selector peer of a policy in `policy_ns` selects, cluster order.
+  const std::vector<const ClusterPod*>& peer_pods(
+      const k8s::NetworkPolicyPeer& peer, const std::string& policy_ns);
+
+ private:
+  const Cluster& c_;
+  std::map<PodRef, const ClusterPod*> pods_;
+  mutable std::map<std::string, k8s::Labels> ns_labels_;
+  std::map<std::string, std::vector<const k8s::NetworkPolicy*>> by_ns_;
+  std::map<const k8s::NetworkPolicyPeer*, std::vector<const ClusterPod*>>
+      peers_;
+};
+
+// Errors: unknown pod. `cache` (optional) must have been made for the same
+// cluster and policies.
 Result<DirectionRules> ingress_rules_for(const Cluster& cluster,
                                          const PolicySet& policies,
-                                         const PodRef& pod);
+                                         const PodRef& pod,
+                                         FlattenCache* cache = nullptr);
 Result<DirectionRules> egress_rules_for(const Cluster& cluster,
                                         const PolicySet& policies,
-                                        const PodRef& pod);
+                                        const PodRef& pod,
+                                        FlattenCache* cache = nullptr);
 
 }  // namespace sluice::policy

@@ -18,7 +18,10 @@ struct sluice_policy_inner {
 } sluice_pol_tmpl SEC(".maps");
 /* sluice_pol_tmpl is never filled: it makes the inner map's key and value
  * types complete in BTF (clang emits only forward declarations for types
- * reached through __array) and is the agent's template for new inner maps. */
+ * reached through __array) and is the agent's template for new inner maps.
+ * The agent sizes each endpoint's map to its entries: for hash inner maps
+ * the kernel checks type, key, value and flags, not max_entries, and a
+ * small bucket array is most of what makes a swap cheap. */
 
 /* sluice_policy: ARRAY_OF_MAPS, key __u32 endpoint id, value an inner
  * policy map, SLUICE_ENDPOINTS_MAX. Written by the agent (policy compiler);

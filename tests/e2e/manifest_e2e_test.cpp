@@ -46,12 +46,11 @@ class ManifestE2E : public ::testing::Test {
        " --socket " + tmp_ + "/a.sock");
     std::filesystem::remove_all(tmp_);
   }
-  void start() {
-    agent_ = std::make_unique<AgentProc>(
-        ns_->name(),
-        std::vector<std::string>{"--bpffs", "/sys/fs/bpf/sluice-me2e-" + sfx_, "--socket",
-                                 tmp_ + "/a.sock", "--state-dir", tmp_ + "/state"},
-        tmp_ + "/agent.log");
+  void start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"--bpffs", "/sys/fs/bpf/sluice-me2e-" + sfx_, "--socket",
+                                  tmp_ + "/a.sock", "--state-dir", tmp_ + "/state"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    agent_ = std::make_unique<AgentProc>(ns_->name(), args, tmp_ + "/agent.log");
     std::string why;
     ASSERT_TRUE(agent_->wait_ready(tmp_ + "/a.sock", tmp_ + "/agent.log", &why)) << why;
   }
@@ -115,6 +114,32 @@ spec:
   EXPECT_NE(r.out.find("Deployment"), std::string::npos) << r.out;
   r = ctl("get widgets");
   EXPECT_NE(r.rc, 0);
+}
+
+// conntrack.max sizes the pinned table; a new size on restart migrates it;
+// a bad duration is refused naming the flag.
+TEST_F(ManifestE2E, ConntrackMaxSizesTheTableAcrossRestarts) {
+  const std::string pin = "/sys/fs/bpf/sluice-me2e-" + sfx_ + "/maps/sluice_ct";
+  auto max_entries = [&] {
+    auto r = sh("bpftool -j map show pinned " + pin);
+    if (r.rc != 0) return int64_t(-1);
+    return nlohmann::json::parse(r.out).value("max_entries", int64_t(-1));
+  };
+  ASSERT_NO_FATAL_FAILURE(start({"--conntrack-max", "4096"}));
+  EXPECT_EQ(max_entries(), 4096);
+  agent_.reset();
+  ASSERT_NO_FATAL_FAILURE(start({"--conntrack-max", "8192", "--conntrack-gc-interval", "5s"}));
+  EXPECT_EQ(max_entries(), 8192);
+  agent_.reset();
+
+  AgentProc bad(ns_->name(),
+                {"--bpffs", "/sys/fs/bpf/sluice-me2e-" + sfx_, "--socket", tmp_ + "/b.sock",
+                 "--state-dir", tmp_ + "/state", "--conntrack-tcp-established-timeout", "6x"},
+                tmp_ + "/bad.log");
+  EXPECT_EQ(bad.wait_exit(10s), 2);
+  EXPECT_NE(read_file(tmp_ + "/bad.log").find("--conntrack-tcp-established-timeout"),
+            std::string::npos)
+      << read_file(tmp_ + "/bad.log");
 }
 
 }  // namespace

@@ -70,3 +70,67 @@ TEST(Config, ValidateRejectsBadValues) {
   c.devices = {"this-name-is-way-too-long"};
   EXPECT_FALSE(validate_config(c));
 }
+
+TEST(Config, ConntrackAndPolicySizes) {
+  auto c = parse_config_yaml(R"(
+conntrack:
+  max: 1048576
+  tcpEstablishedTimeout: 2h
+  tcpClosingTimeout: 5s
+  unrepliedTimeout: 1m30s
+  otherTimeout: "45"
+  gcInterval: 10s
+policy:
+  endpointMaxEntries: 131072
+)",
+                             "t.yaml");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->conntrack.max, 1048576u);
+  EXPECT_EQ(c->conntrack.tcp_established, 7200u);
+  EXPECT_EQ(c->conntrack.tcp_closing, 5u);
+  EXPECT_EQ(c->conntrack.unreplied, 90u);
+  EXPECT_EQ(c->conntrack.other, 45u);
+  EXPECT_EQ(c->conntrack.gc_interval, 10u);
+  EXPECT_EQ(c->policy.endpoint_max_entries, 131072u);
+  EXPECT_TRUE(validate_config(*c));
+
+  auto d = parse_config_yaml("", "t.yaml");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->conntrack.max, 262144u);
+  EXPECT_EQ(d->conntrack.tcp_established, 6u * 3600);
+  EXPECT_EQ(d->policy.endpoint_max_entries, 16384u);
+}
+
+TEST(Config, ConntrackErrorsNameTheField) {
+  for (const auto& [yaml, field] : std::vector<std::pair<std::string, std::string>>{
+           {"conntrack: {max: 12}", "conntrack.max"},
+           {"conntrack: {max: -5}", "conntrack.max"},
+           {"conntrack: {max: lots}", "conntrack.max"},
+           {"conntrack: {tcpEstablishedTimeout: 6x}", "conntrack.tcpEstablishedTimeout"},
+           {"conntrack: {otherTimeout: 5m3}", "conntrack.otherTimeout"},
+           {"conntrack: {udpTimeout: 5s}", "conntrack.udpTimeout"},
+           {"conntrack: 5", "conntrack"},
+           {"policy: {endpointMaxEntries: 4}", "policy.endpointMaxEntries"},
+           {"policy: {maxEntries: 4}", "policy.maxEntries"}}) {
+    auto c = parse_config_yaml(yaml, "t.yaml");
+    ASSERT_FALSE(c) << yaml;
+    EXPECT_NE(c.error().find(field), std::string::npos) << yaml << ": " << c.error();
+  }
+  sluice::AgentConfig cfg;
+  cfg.conntrack.gc_interval = 0;
+  auto s = validate_config(cfg);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().find("conntrack.gcInterval"), std::string::npos);
+}
+
+TEST(Config, Durations) {
+  using sluice::parse_duration;
+  EXPECT_EQ(*parse_duration("90", "f"), 90u);
+  EXPECT_EQ(*parse_duration("90s", "f"), 90u);
+  EXPECT_EQ(*parse_duration("1h30m", "f"), 5400u);
+  EXPECT_EQ(*parse_duration("2d", "f"), 172800u);
+  EXPECT_FALSE(parse_duration("", "f"));
+  EXPECT_FALSE(parse_duration("h", "f"));
+  EXPECT_FALSE(parse_duration("1.5h", "f"));
+  EXPECT_FALSE(parse_duration("-1s", "f"));
+}
