@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include "lb/allocator.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
@@ -113,7 +115,9 @@ Result<AgentConfig> parse_config_yaml(const std::string& text,
       if (!l) return fail(l.error());
       cfg.devices = *l;
     } else if (key == "bpffs" || key == "socket" || key == "stateDir" ||
-               key == "logLevel" || key == "podCIDR" || key == "podCIDRv6") {
+               key == "logLevel" || key == "podCIDR" || key == "podCIDRv6" ||
+               key == "serviceCIDR" || key == "serviceCIDRv6" ||
+               key == "nodePortRange") {
       auto s = scalar(v, key);
       if (!s) return fail(s.error());
       if (key == "bpffs") cfg.bpffs = *s;
@@ -122,6 +126,9 @@ Result<AgentConfig> parse_config_yaml(const std::string& text,
       if (key == "logLevel") cfg.log_level = *s;
       if (key == "podCIDR") cfg.pod_cidr = *s;
       if (key == "podCIDRv6") cfg.pod_cidr_v6 = *s;
+      if (key == "serviceCIDR") cfg.service_cidr = *s;
+      if (key == "serviceCIDRv6") cfg.service_cidr_v6 = *s;
+      if (key == "nodePortRange") cfg.node_port_range = *s;
     } else if (key == "prefilter") {
       if (!v.IsMap()) return fail("prefilter: expected a mapping");
       for (const auto& pkv : v) {
@@ -225,6 +232,10 @@ Status validate_config(const AgentConfig& cfg) {
     return err("policy.endpointMaxEntries: " +
                std::to_string(cfg.policy.endpoint_max_entries) +
                " is out of range 16.." + std::to_string(1u << 20));
+  if (auto r = lb::ServiceRanges::parse(cfg.service_cidr, cfg.service_cidr_v6,
+                                       cfg.node_port_range);
+      !r)
+    return Error{r.error()};
   if (cfg.pod_cidr.empty() && cfg.pod_cidr_v6.empty())
     return err("podCIDR, podCIDRv6: at least one must be set");
   std::set<std::string> seen;

@@ -45,6 +45,11 @@ struct AgentConfig {
   // least one must remain).
   std::string pod_cidr = "10.200.0.0/16";
   std::string pod_cidr_v6 = "fd10:200::/64";
+  // Service ranges (ClusterIP allocation; "" disables a family) and the
+  // NodePort range "min-max".
+  std::string service_cidr = "10.96.0.0/12";
+  std::string service_cidr_v6 = "fd10:96::/108";
+  std::string node_port_range = "30000-32767";
   ConntrackConfig conntrack;
   PolicyConfig policy;
 };

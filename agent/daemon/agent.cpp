@@ -31,7 +31,10 @@ Status Agent::start() {
   if (!store) return Error{store.error()};
   store_ = std::move(*store);
   if (auto s = store_->lock(); !s) return s;
-  cluster_ = std::make_unique<ClusterState>(*store_);
+  auto ranges = lb::ServiceRanges::parse(
+      cfg_.service_cidr, cfg_.service_cidr_v6, cfg_.node_port_range);
+  if (!ranges) return Error{ranges.error()};
+  cluster_ = std::make_unique<ClusterState>(*store_, std::move(*ranges));
   if (auto s = cluster_->restore(); !s) return s;
   identities_ = std::make_unique<IdentityAllocator>(*store_);
   if (auto s = identities_->restore(); !s) return s;

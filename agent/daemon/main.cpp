@@ -1,7 +1,8 @@
 // sluice-agent: the node daemon.
 //   sluice-agent [--config FILE] [--devices a,b] [--bpffs DIR] [--socket P]
 //                [--state-dir DIR] [--log-level L] [--prefilter-deny C,..]
-//                [--pod-cidr C] [--pod-cidr-v6 C] [--conntrack-max N]
+//                [--pod-cidr C] [--pod-cidr-v6 C] [--service-cidr C]
+//                [--service-cidr-v6 C] [--node-port-range A-B] [--conntrack-max N]
 //                [--conntrack-{tcp-established,tcp-closing,unreplied,other}-timeout D]
 //                [--conntrack-gc-interval D] [--policy-endpoint-max-entries N]
 //   sluice-agent --cleanup [same flags]
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   bool cleanup = false;
   std::vector<std::string> devices, deny;
   std::string bpffs, socket, state_dir, log_level, pod_cidr, pod_cidr_v6;
+  std::string svc_cidr, svc_cidr_v6, node_ports;
   app.add_option("--config", config_path, "YAML config file");
   app.add_flag("--cleanup", cleanup,
                "detach and remove every program, link and pin, then exit");
@@ -53,6 +55,12 @@ int main(int argc, char** argv) {
                                 "pod IPv4 range (\"\" disables IPv4)");
   auto* o_pod6 = app.add_option("--pod-cidr-v6", pod_cidr_v6,
                                 "pod IPv6 range (\"\" disables IPv6)");
+  auto* o_svc4 = app.add_option("--service-cidr", svc_cidr,
+                                "service IPv4 range (\"\" disables IPv4)");
+  auto* o_svc6 = app.add_option("--service-cidr-v6", svc_cidr_v6,
+                                "service IPv6 range (\"\" disables IPv6)");
+  auto* o_np = app.add_option("--node-port-range", node_ports,
+                              "NodePort range, e.g. 30000-32767");
   auto* o_deny = app.add_option("--prefilter-deny", deny,
                                 "prefilter deny CIDRs (a,b)")
                      ->delimiter(',');
@@ -87,6 +95,9 @@ int main(int argc, char** argv) {
   if (*o_log) cfg.log_level = log_level;
   if (*o_pod4) cfg.pod_cidr = pod_cidr;
   if (*o_pod6) cfg.pod_cidr_v6 = pod_cidr_v6;
+  if (*o_svc4) cfg.service_cidr = svc_cidr;
+  if (*o_svc6) cfg.service_cidr_v6 = svc_cidr_v6;
+  if (*o_np) cfg.node_port_range = node_ports;
   if (*o_ct_max) cfg.conntrack.max = ct_max;
   if (*o_pol_max) cfg.policy.endpoint_max_entries = pol_max;
   for (const auto& [opt, k] : ct_opts) {

@@ -134,3 +134,23 @@ TEST(Config, Durations) {
   EXPECT_FALSE(parse_duration("1.5h", "f"));
   EXPECT_FALSE(parse_duration("-1s", "f"));
 }
+
+TEST(Config, ServiceRanges) {
+  auto c = parse_config_yaml(
+      "serviceCIDR: 10.97.0.0/16\nserviceCIDRv6: \"\"\nnodePortRange: 31000-31999\n", "t.yaml");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->service_cidr, "10.97.0.0/16");
+  EXPECT_EQ(c->service_cidr_v6, "");
+  EXPECT_EQ(c->node_port_range, "31000-31999");
+  EXPECT_TRUE(validate_config(*c));
+  for (const auto& [yaml, field] : std::vector<std::pair<std::string, std::string>>{
+           {"serviceCIDR: 10.96.0.0/33", "serviceCIDR"},
+           {"serviceCIDRv6: 10.96.0.0/12", "serviceCIDRv6"},
+           {"nodePortRange: 32000-31000", "nodePortRange"}}) {
+    auto p = parse_config_yaml(yaml, "t.yaml");
+    ASSERT_TRUE(p) << yaml;
+    auto s = validate_config(*p);
+    ASSERT_FALSE(s) << yaml;
+    EXPECT_NE(s.error().find(field), std::string::npos) << yaml << ": " << s.error();
+  }
+}
