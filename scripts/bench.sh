@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # scripts/bench.sh [sluice-bench flags]: build (if needed) and run the
 # BPF_PROG_TEST_RUN benchmarks; prints ns/packet per case and its ratio to
-# the empty-XDP floor measured in the same run. See docs/benchmarks.md.
+# the floor of its hook (empty XDP program for the prefilter, empty TC
+# program for the pod datapath's policy cases) measured in the same run.
+# See docs/benchmarks.md.
 #
 #   sudo scripts/bench.sh                      # all cases, 1M repeats, median of 5
 #   sudo scripts/bench.sh --json bench.json    # also write JSON
 #   sudo scripts/bench.sh --quick --runs 3     # skip the 1M-entry fill
+#   sudo scripts/bench.sh --filter policy/     # only the TC policy cases (+ floors)
+#   sudo scripts/bench.sh --cpu 1 --runs 7     # pinned, median of 7 (noisy machines)
 #   sudo scripts/bench.sh --help               # all flags
 #
 # Benchmarks report, they do not assert: the exit status is non-zero only if

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <net/if.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -9,8 +10,33 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <unordered_map>
 
 namespace sluice {
+
+namespace {
+
+sluice_ct_key reversed(const sluice_ct_key& k) {
+  sluice_ct_key r = k;
+  std::memcpy(r.saddr, k.daddr, sizeof(r.saddr));
+  std::memcpy(r.daddr, k.saddr, sizeof(r.daddr));
+  r.sport = k.dport;
+  r.dport = k.sport;
+  return r;
+}
+
+}  // namespace
+
+sluice_ct_key ct_map_key(const sluice_ct_key& initiator, bool* swapped) {
+  uint32_t s[4], d[4];
+  std::memcpy(s, initiator.saddr, sizeof(s));
+  std::memcpy(d, initiator.daddr, sizeof(d));
+  const bool rev = sluice_ct_swapped(s, d, initiator.sport, initiator.dport);
+  if (swapped) *swapped = rev;
+  sluice_ct_key k = rev ? reversed(initiator) : initiator;
+  k.pad = 0;
+  return k;
+}
 
 Result<std::vector<CtRow>> ct_dump(int fd, size_t limit, uint64_t* total) {
   std::vector<CtRow> rows;
@@ -23,26 +49,73 @@ Result<std::vector<CtRow>> ct_dump(int fd, size_t limit, uint64_t* total) {
     ++*total;
     if (rows.size() >= limit) continue;
     CtRow r{key, {}};
-    if (bpf_map_lookup_elem(fd, &key, &r.value) == 0) rows.push_back(r);
+    if (bpf_map_lookup_elem(fd, &key, &r.value) != 0) continue;
+    if (r.value.flags & SLUICE_CT_KEY_SWAPPED) r.key = reversed(key);
+    rows.push_back(r);
   }
   return rows;
 }
 
+Status ct_endpoints_changed(int epoch_fd) {
+  // One writer (the agent, under its endpoint lock): read, increment,
+  // write. Packets read the value with a plain load.
+  const uint32_t zero = 0;
+  uint32_t epoch = 0;
+  if (bpf_map_lookup_elem(epoch_fd, &zero, &epoch))
+    return err("map sluice_ep_epoch: read: " + errno_str(errno));
+  epoch++;
+  if (bpf_map_update_elem(epoch_fd, &zero, &epoch, BPF_ANY))
+    return err("map sluice_ep_epoch: write: " + errno_str(errno));
+  return {};
+}
+
 Result<uint64_t> ct_flush(int fd) {
+  // Collect, then delete: deleting the key the walk stands on would restart
+  // it from the first bucket, and restarting for every key is quadratic in
+  // the table size (minutes for a full 256k table). Entries the datapath
+  // creates during a pass are caught by the next one; a bounded number of
+  // passes keeps a flush under a connection flood finite.
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len))
+    return err("map sluice_ct: info: " + errno_str(errno));
   uint64_t n = 0;
-  sluice_ct_key key{};
-  // Always restart from the first key: deleting the current key would
-  // otherwise end the walk early.
-  while (bpf_map_get_next_key(fd, nullptr, &key) == 0) {
-    if (bpf_map_delete_elem(fd, &key) && errno != ENOENT)
-      return err("map sluice_ct: delete: " + errno_str(errno));
-    n++;
+  std::vector<sluice_ct_key> keys;
+  for (int pass = 0; pass < 3; pass++) {
+    keys.clear();
+    sluice_ct_key key{}, next{};
+    void* prev = nullptr;
+    // A walk restarts when its current key is evicted under it: bound it.
+    while (keys.size() < size_t(info.max_entries) * 2 &&
+           bpf_map_get_next_key(fd, prev, &next) == 0) {
+      keys.push_back(next);
+      key = next;
+      prev = &key;
+    }
+    if (keys.empty()) break;
+    for (const auto& k : keys) {
+      if (bpf_map_delete_elem(fd, &k) == 0)
+        n++;
+      else if (errno != ENOENT)
+        return err("map sluice_ct: delete: " + errno_str(errno));
+    }
   }
   return n;
 }
 
 Result<uint64_t> ct_gc(int fd, uint64_t now, uint64_t hz,
                        const CtTimeouts& t) {
+  // Host veths live in the agent's network namespace; one question per
+  // ifindex and pass (if_indextoname opens a socket per call).
+  std::unordered_map<uint32_t, bool> exists;
+  auto veth_exists = [&](uint32_t ifindex) {
+    auto [it, fresh] = exists.try_emplace(ifindex, true);
+    if (fresh) {
+      char name[IF_NAMESIZE];
+      it->second = if_indextoname(ifindex, name) != nullptr || errno != ENXIO;
+    }
+    return it->second;
+  };
   std::vector<sluice_ct_key> expired;
   sluice_ct_key key{}, next{};
   void* prev = nullptr;
@@ -56,8 +129,18 @@ Result<uint64_t> ct_gc(int fd, uint64_t now, uint64_t hz,
       limit = t.unreplied;
     else if (key.proto == 6)
       limit = (v.flags & SLUICE_CT_CLOSING) ? t.tcp_closing : t.tcp_established;
-    if (now > v.last_seen && (now - v.last_seen) / hz > limit)
+    if (now > v.last_seen && (now - v.last_seen) / hz > limit) {
       expired.push_back(key);
+      continue;
+    }
+    // An end whose host veth is gone is a deleted endpoint: the entry
+    // could only deliver to a device that no longer exists (or, should
+    // the ifindex be reused, to the wrong one).
+    for (const auto& e : v.ends)
+      if (e.ifindex && !veth_exists(e.ifindex)) {
+        expired.push_back(key);
+        break;
+      }
   }
   uint64_t n = 0;
   for (const auto& k : expired)

@@ -11,13 +11,32 @@
 namespace sluice {
 
 struct CtRow {
+  // The tuple as the initiator sent it (saddr/sport = initiator). The map
+  // key itself is canonical (either orientation, see sluice_ct_key);
+  // ct_dump turns it around when SLUICE_CT_KEY_SWAPPED says so.
   sluice_ct_key key;
-  sluice_ct_value value;
+  sluice_ct_value value;  // ends[0] = initiator, ends[1] = responder
 };
+
+// The map key of a connection, given the tuple as its initiator sent it;
+// *swapped (optional) gets whether the key is the reverse tuple.
+sluice_ct_key ct_map_key(const sluice_ct_key& initiator, bool* swapped = nullptr);
 
 // Up to `limit` entries, and the total count.
 Result<std::vector<CtRow>> ct_dump(int ct_fd, size_t limit, uint64_t* total);
 Result<uint64_t> ct_flush(int ct_fd);
+
+// Tells the datapath that endpoints changed: increments sluice_ep_epoch
+// (`epoch_fd`). Established connections deliver from the endpoints stored
+// in their conntrack entry while the entry's epoch is current; after a
+// bump each entry resolves its ends again on its next packet (one endpoint
+// lookup per end), and a connection whose end is gone or now another pod is
+// decided by policy again instead of being delivered to a stale target.
+// Call it after deleting an endpoint from sluice_ep_if/sluice_ep_ip (CNI
+// DEL, or restore dropping one) and after re-publishing an endpoint whose
+// ifindex, addresses or MACs changed; not for label/identity/policy
+// changes (those must not touch established connections).
+Status ct_endpoints_changed(int epoch_fd);
 
 // Jiffies now, as the datapath's bpf_jiffies64() sees them, and the
 // kernel's HZ: conntrack timestamps are in jiffies.
@@ -32,7 +51,11 @@ struct CtTimeouts {
   uint64_t other = 60;         // UDP, SCTP, ICMP with replies
 };
 
-// Deletes entries idle longer than their timeout; returns how many.
+// Deletes entries idle longer than their timeout, and entries with an end
+// whose host veth no longer exists in this network namespace (a deleted
+// endpoint: without an epoch bump, see ct_endpoints_changed, such an entry
+// would keep delivering its connection's packets to a vanished device);
+// returns how many.
 Result<uint64_t> ct_gc(int ct_fd, uint64_t now_jiffies, uint64_t hz,
                        const CtTimeouts& t = {});
 

@@ -1,5 +1,7 @@
 #include "endpoint/manager.h"
 
+#include "datapath/conntrack.h"
+
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <fcntl.h>
@@ -182,6 +184,10 @@ void EndpointManager::unpublish(const EndpointRecord& r) {
     bpf_map_delete_elem(dp_.map_fd(SLUICE_MAP_IPCACHE), &ck);
   }
   bpf_map_delete_elem(dp_.map_fd(SLUICE_MAP_POLICY), &r.ep_id);
+  // Conntrack entries cache this endpoint as a delivery target: make them
+  // re-resolve (and drop those whose end is gone) on their next packet.
+  if (auto s = ct_endpoints_changed(dp_.map_fd(SLUICE_MAP_EP_EPOCH)); !s)
+    spdlog::warn("endpoint {}: {}", r.host_dev, s.error());
 }
 
 Status EndpointManager::persist(const EndpointRecord& r) {
@@ -281,6 +287,7 @@ Status EndpointManager::restore() {
   std::lock_guard g(mu_);
   auto keys = store_.list(kPrefix);
   if (!keys) return Error{keys.error()};
+  bool changed = false;  // an endpoint dropped or on another device
   for (const auto& sk : *keys) {
     auto doc = store_.get(sk);
     if (!doc || !*doc) continue;
@@ -309,8 +316,10 @@ Status EndpointManager::restore() {
                    r.pod_namespace, r.pod_name, r.host_dev);
       (void)ipam_.release(r.container_id, r.ifname);
       (void)store_.remove(sk);
+      changed = true;
       continue;
     }
+    changed |= r.host_ifindex != *idx;
     r.host_ifindex = *idx;
     auto id = ids_.acquire(labels_for(r.pod_namespace, r.pod_name));
     if (!id) return Error{id.error()};
@@ -322,6 +331,9 @@ Status EndpointManager::restore() {
     links_.emplace(k, std::move(*links));
     eps_[k] = r;
   }
+  if (changed)
+    if (auto s = ct_endpoints_changed(dp_.map_fd(SLUICE_MAP_EP_EPOCH)); !s)
+      return s;
   spdlog::info("endpoints: {} restored", eps_.size());
   return {};
 }

@@ -1,16 +1,19 @@
-/* Connection tracking: one entry per connection, keyed as the initiator
- * sent it; replies look up the reversed tuple. */
+/* Connection tracking: one entry per connection, found by packets of both
+ * directions with one lookup (canonical key, see struct sluice_ct_key). The
+ * entry holds what delivering a packet of the connection needs: for each
+ * end, the local endpoint there (host veth, endpoint id, MACs), so an
+ * established packet costs one CT lookup and no endpoint lookup. */
 #ifndef SLUICE_BPF_CT_H
 #define SLUICE_BPF_CT_H
 
 #include "common.h"
 #include "l4.h"
 
-/* sluice_ct: LRU_HASH, key struct sluice_ct_key, value struct
+/* sluice_ct: LRU_HASH, key struct sluice_ct_key (canonical), value struct
  * sluice_ct_value, max entries from config conntrack.max (set by the agent
  * before load; default SLUICE_CT_MAX_DEFAULT). Written by sluice_lxc when a
- * new connection is allowed; refreshed per packet; expired and flushed by
- * the agent. */
+ * new connection is allowed; refreshed per packet; ends re-resolved when
+ * sluice_ep_epoch moved; expired and flushed by the agent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, struct sluice_ct_key);
@@ -18,22 +21,70 @@ struct {
 	__uint(max_entries, SLUICE_CT_MAX_DEFAULT);
 } sluice_ct SEC(".maps");
 
-enum sluice_ct_result {
-	SLUICE_CT_NEW = 0,
-	SLUICE_CT_ESTABLISHED = 1, /* same direction as the opening packet */
-	SLUICE_CT_REPLY = 2,
-};
-
-static __always_inline void sluice_ct_tuple(const struct sluice_flow *f,
-					    struct sluice_ct_key *k, int rev)
+/* The canonical key of a packet's connection. Returns 1 when the packet
+ * travels from the key's daddr end to its saddr end. Word-wise: the
+ * addresses in struct sluice_flow are 4-aligned, and k must be too (the
+ * callers' keys are aligned(8) stack variables). */
+static __always_inline int sluice_ct_key_of(const struct sluice_flow *f,
+					    struct sluice_ct_key *k)
 {
-	__builtin_memcpy(k->saddr, rev ? f->daddr : f->saddr, 16);
-	__builtin_memcpy(k->daddr, rev ? f->saddr : f->daddr, 16);
-	k->sport = rev ? f->dport : f->sport;
-	k->dport = rev ? f->sport : f->dport;
+	const __u32 *s = (const __u32 *)f->saddr, *d = (const __u32 *)f->daddr;
+	__u32 *ks = (__u32 *)k->saddr, *kd = (__u32 *)k->daddr;
+	__be16 sp = f->sport, dp = f->dport;
+	int rev = sluice_ct_swapped(s, d, sp, dp);
+
+	if (rev) {
+		const __u32 *t = s;
+		__be16 tp = sp;
+
+		s = d;
+		d = t;
+		sp = dp;
+		dp = tp;
+	}
+	ks[0] = s[0];
+	ks[1] = s[1];
+	ks[2] = s[2];
+	ks[3] = s[3];
+	kd[0] = d[0];
+	kd[1] = d[1];
+	kd[2] = d[2];
+	kd[3] = d[3];
+	k->sport = sp;
+	k->dport = dp;
 	k->proto = f->proto;
 	k->family = f->family;
 	k->pad = 0;
+	return rev;
+}
+
+/* A hit: the entry, and where the packet comes from and goes to. */
+struct sluice_ct_hit {
+	struct sluice_ct_value *v;
+	struct sluice_ct_end *src; /* end the packet comes from */
+	struct sluice_ct_end *dst; /* end it goes to */
+	int reply;                 /* sent by the responder */
+};
+
+/* Looks the packet's connection up: one lookup for either direction. On
+ * a miss h->v is NULL. k gets the canonical key (for a later create or
+ * delete); returns its orientation (sluice_ct_key_of). */
+static __always_inline int sluice_ct_find(const struct sluice_flow *f,
+					  struct sluice_ct_key *k,
+					  struct sluice_ct_hit *h)
+{
+	int rev = sluice_ct_key_of(f, k);
+	struct sluice_ct_value *v = bpf_map_lookup_elem(&sluice_ct, k);
+	int from;
+
+	h->v = v;
+	if (!v)
+		return rev;
+	from = (rev ^ !!(v->flags & SLUICE_CT_KEY_SWAPPED)) & 1;
+	h->reply = from;
+	h->src = &v->ends[from];
+	h->dst = &v->ends[from ^ 1];
+	return rev;
 }
 
 static __always_inline void sluice_ct_touch(struct sluice_ct_value *v,
@@ -51,44 +102,56 @@ static __always_inline void sluice_ct_touch(struct sluice_ct_value *v,
 		__sync_fetch_and_or(&v->flags, SLUICE_CT_CLOSING);
 }
 
-static __always_inline int sluice_ct_lookup(const struct sluice_flow *f,
-					    __u64 now)
+/* The end record of a local endpoint (ep may be NULL: not local). */
+static __always_inline void sluice_ct_end_of(struct sluice_ct_end *e,
+					     const struct sluice_endpoint *ep)
 {
-	struct sluice_ct_key k;
-	struct sluice_ct_value *v;
-
-	sluice_ct_tuple(f, &k, 0);
-	v = bpf_map_lookup_elem(&sluice_ct, &k);
-	if (v) {
-		sluice_ct_touch(v, f, now, 0);
-		return SLUICE_CT_ESTABLISHED;
+	if (!ep) {
+		__builtin_memset(e, 0, sizeof(*e));
+		return;
 	}
-	sluice_ct_tuple(f, &k, 1);
-	v = bpf_map_lookup_elem(&sluice_ct, &k);
-	if (v) {
-		sluice_ct_touch(v, f, now, 1);
-		return SLUICE_CT_REPLY;
-	}
-	return SLUICE_CT_NEW;
+	e->ifindex = ep->ifindex;
+	e->ep_id = ep->ep_id;
+	__builtin_memcpy(e->pod_mac, ep->pod_mac, ETH_ALEN);
+	__builtin_memcpy(e->host_mac, ep->host_mac, ETH_ALEN);
 }
 
-/* Returns 0 or SLUICE_DROP_CT_FULL. */
-static __always_inline int sluice_ct_create(const struct sluice_flow *f,
-					    __u64 now, __u32 rule,
-					    __u32 src_id, __u32 dst_id)
+/* Is this end (still) exactly that endpoint (or, for NULL, no endpoint)? */
+static __always_inline int sluice_ct_end_is(const struct sluice_ct_end *e,
+					    const struct sluice_endpoint *ep)
 {
-	struct sluice_ct_key k;
+	const __u32 *a = (const __u32 *)e->pod_mac, *b;
+
+	if (!ep)
+		return !(e->ifindex | e->ep_id | a[0] | a[1] | a[2]);
+	/* pod_mac + host_mac are 12 contiguous bytes, 4-aligned, in both. */
+	b = (const __u32 *)ep->pod_mac;
+	return e->ifindex == ep->ifindex && e->ep_id == ep->ep_id &&
+	       a[0] == b[0] && a[1] == b[1] && a[2] == b[2];
+}
+
+/* Returns 0 or SLUICE_DROP_CT_FULL. init/resp: the local endpoints at the
+ * initiator's (this packet's source) and responder's end, or NULL. */
+static __always_inline int
+sluice_ct_create(const struct sluice_flow *f, const struct sluice_ct_key *k,
+		 int rev, __u64 now, __u32 epoch, __u32 rule, __u32 src_id,
+		 __u32 dst_id, const struct sluice_endpoint *init,
+		 const struct sluice_endpoint *resp)
+{
 	struct sluice_ct_value v = {
 		.created = now,
 		.last_seen = now,
+		.flags = rev ? SLUICE_CT_KEY_SWAPPED : 0,
 		.rule_id = rule,
 		.src_identity = src_id,
 		.dst_identity = dst_id,
+		.ep_epoch = epoch,
 	};
 
-	sluice_ct_tuple(f, &k, 0);
-	if (bpf_map_update_elem(&sluice_ct, &k, &v, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&sluice_ct, &k))
+	sluice_ct_end_of(&v.ends[0], init);
+	sluice_ct_end_of(&v.ends[1], resp);
+	if (bpf_map_update_elem(&sluice_ct, k, &v, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&sluice_ct, k))
 		return SLUICE_DROP_CT_FULL;
 	return 0;
 }

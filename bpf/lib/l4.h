@@ -32,7 +32,7 @@ struct sluice_flow {
 	__u32 frag_id;
 	__be16 sport;
 	__be16 dport;
-	__u8 saddr[16];
+	__u8 saddr[16]; /* offset 12, 4-aligned: read as __u32 words */
 	__u8 daddr[16];
 	__u8 icmp_type;
 	__u8 pad[3];

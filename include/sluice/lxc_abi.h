@@ -12,6 +12,7 @@
 #define SLUICE_MAP_POLICY "sluice_policy"
 #define SLUICE_MAP_CT "sluice_ct"
 #define SLUICE_MAP_FRAG "sluice_frag"
+#define SLUICE_MAP_EP_EPOCH "sluice_ep_epoch"
 
 #define SLUICE_ENDPOINTS_MAX 65535u
 #define SLUICE_IPCACHE_MAX (512u * 1024)
@@ -91,8 +92,11 @@ struct sluice_policy_value {
 	__u32 rule_ids[SLUICE_POLICY_RANGES];
 };
 
-/* Conntrack: LRU hash keyed by the tuple as the initiator sent it. A reply
- * looks up the reversed tuple. */
+/* Conntrack: LRU hash with ONE entry per connection for both directions.
+ * The key is canonical: of the two ends {addr, port}, the smaller (see
+ * sluice_ct_swapped) is stored as saddr/sport, so a packet of either
+ * direction finds the entry with one lookup. SLUICE_CT_KEY_SWAPPED in the
+ * value says the initiator is the daddr/dport end. */
 struct sluice_ct_key {
 	__u8 saddr[16];
 	__u8 daddr[16];
@@ -105,7 +109,18 @@ struct sluice_ct_key {
 
 enum sluice_ct_flags {
 	SLUICE_CT_SEEN_REPLY = 1 << 0,
-	SLUICE_CT_CLOSING = 1 << 1, /* FIN or RST seen: short timeout */
+	SLUICE_CT_CLOSING = 1 << 1,     /* FIN or RST seen: short timeout */
+	SLUICE_CT_KEY_SWAPPED = 1 << 2, /* the initiator is the key's daddr end */
+};
+
+/* A local endpoint at one end of a connection: what delivery to it needs
+ * (redirect target and MACs) and what a packet from it must arrive on
+ * (anti-spoofing). All zero when that end is not a local endpoint. */
+struct sluice_ct_end {
+	__u32 ifindex; /* host-side veth */
+	__u32 ep_id;
+	__u8 pod_mac[6];
+	__u8 host_mac[6];
 };
 
 struct sluice_ct_value {
@@ -113,9 +128,35 @@ struct sluice_ct_value {
 	__u64 last_seen; /* bpf_jiffies64(), refreshed at most once a jiffy */
 	__u32 flags;     /* enum sluice_ct_flags */
 	__u32 rule_id;   /* rule that allowed the opening packet */
-	__u32 src_identity;
-	__u32 dst_identity;
+	__u32 src_identity; /* of the initiator */
+	__u32 dst_identity; /* of the responder */
+	/* sluice_ep_epoch when ends[] were resolved. While it is current, a
+	 * packet of the connection is delivered from ends[] without any
+	 * endpoint lookup; otherwise both ends are resolved again once. */
+	__u32 ep_epoch;
+	__u32 pad;
+	struct sluice_ct_end ends[2]; /* [0] initiator, [1] responder */
 };
+
+/* Canonical order of a connection's two ends: 1 when the end {d, dp}
+ * sorts before {s, sp}, i.e. when the packet travels from the key's daddr
+ * end. Any total order works as long as every user agrees; this one
+ * compares the 16 address bytes as four native-endian 32-bit words (s, d:
+ * the addresses as __u32[4], 4-aligned), then the ports. Shared by the
+ * datapath and the agent (ct_map_key). */
+static inline int sluice_ct_swapped(const __u32 *s, const __u32 *d, __be16 sp,
+				    __be16 dp)
+{
+	if (s[0] != d[0])
+		return s[0] > d[0];
+	if (s[1] != d[1])
+		return s[1] > d[1];
+	if (s[2] != d[2])
+		return s[2] > d[2];
+	if (s[3] != d[3])
+		return s[3] > d[3];
+	return sp > dp;
+}
 
 struct sluice_frag_key {
 	__u8 saddr[16];

@@ -8,7 +8,7 @@
 // times, and reports per case the median ns/packet and the ratio to the
 // median of its baseline measured in the same process, same run.
 //
-// Adding a group (TC policy, load balancer, ...): write a
+// Adding a group (load balancer, ...): write a
 // `void add_<group>_cases(Bench &)` in its own .cpp that loads its
 // skeleton(s), fills maps, and calls Bench::add(); register it in
 // main.cpp next to the others. Keep objects alive with Bench::keep(). A path
@@ -37,6 +37,11 @@ struct Options {
 	std::vector<std::string> filter; // substrings; empty = all cases
 };
 
+// Which hook a case's program runs at: decides how verdicts are named
+// (XDP_* and TC_ACT_* overlap numerically) and which floor it may be
+// compared with.
+enum class Hook { Xdp, Tc };
+
 // Output of one BPF_PROG_TEST_RUN call.
 struct RunResult {
 	uint32_t retval = 0;
@@ -46,24 +51,47 @@ struct RunResult {
 	Bytes out;
 };
 
-// BPF_PROG_TEST_RUN with data_in = pkt. Throws on syscall failure.
-RunResult test_run(int prog_fd, const Bytes &pkt, uint32_t repeat);
+// BPF_PROG_TEST_RUN with data_in = pkt and, when not empty, ctx_in = ctx
+// (a struct __sk_buff for TC programs, e.g. to set ifindex). Throws on
+// syscall failure.
+RunResult test_run(int prog_fd, const Bytes &pkt, uint32_t repeat, const Bytes &ctx = {});
 
 struct Case {
 	std::string name; // "group/what/size", unique
 	std::string what; // one line for the docs/JSON
 	std::string baseline; // name of the case it is a ratio to; "" = is a floor
+	Hook hook = Hook::Xdp;
 	int prog_fd = -1;
 	Bytes packet;
+	Bytes ctx; // ctx_in (TC: struct __sk_buff, e.g. ifindex); empty = none
 	uint32_t expect_verdict = 0; // XDP_* / TC_ACT_*
 	// Expected output bytes of one run; nullopt = must equal the input
 	// (non-rewriting paths).
 	std::optional<Bytes> expect_out;
+	// The path rewrites the packet but is a fixed point: run once more on
+	// its own output, it returns the same verdict and the same bytes (e.g.
+	// the MAC rewrite of local delivery, which the program never reads).
+	// Then iterations 2..N of a timed call see exactly iteration 1's
+	// output and take the same path, so the case may be timed directly;
+	// Bench::verify() proves the fixed point before timing.
+	bool fixed_point = false;
+	// Iterations per timed call for this case (0 = Options::repeat, capped
+	// by it). For paths that consume state per iteration (a new CT entry).
+	uint32_t repeat = 0;
 	// Called before the verification run and before every timed run
-	// (e.g. set a config knob, drain a ring buffer).
+	// (e.g. set a config knob, drain a ring buffer, clear conntrack).
 	std::function<void()> prepare;
 	// Extra check after the single verification run; throw on failure.
 	std::function<void(const RunResult &)> check;
+	// Extra check after every timed call (given its iteration count), e.g.
+	// "every iteration created its own CT entry"; throw VerifyError.
+	std::function<void(const RunResult &, uint32_t iterations)> check_timed;
+	// The case runs through a wrapper (restore/vary the packet, then tail
+	// call). wrapper_floor names the same wrapper around the empty program
+	// of the hook; the runner then also reports the net time, ns minus the
+	// wrapper's overhead (wrapper_floor - baseline), and its ratio to the
+	// baseline.
+	std::string wrapper_floor;
 	// Target: ratio to baseline must be <= max_ratio (reported, not asserted).
 	std::optional<double> max_ratio;
 };
@@ -86,6 +114,10 @@ struct Result {
 	// Bounds of the true ratio given whole-ns truncation: the true time t
 	// of a case with kernel median k and cpu median c is in [k, min(k+1, c)].
 	double ratio_lo = 0, ratio_hi = 0;
+	// Only for cases with a wrapper_floor: ns minus the wrapper's overhead,
+	// its ratio to the baseline and the bounds of that ratio.
+	bool has_net = false;
+	double net_ns = 0, net_ratio = 0, net_ratio_lo = 0, net_ratio_hi = 0;
 };
 
 class Bench {
@@ -114,6 +146,8 @@ struct VerifyError : std::runtime_error {
 // Groups. Each adds its cases (and loads what it needs).
 void add_floor_cases(Bench &b); // "xdp/empty": the XDP floor
 void add_prefilter_cases(Bench &b);
+void add_tc_floor_cases(Bench &b); // "tc/empty": the TC floor (policy_cases.cpp)
+void add_policy_cases(Bench &b); // sluice_lxc: new/established/denied x policy size
 void check_restore_facility(); // self-test of restore.h; throws VerifyError
 
 // Printing.
@@ -122,5 +156,7 @@ void write_json(const std::string &path, const std::vector<Result> &rs, const Op
 
 std::string hex(const Bytes &b);
 const char *xdp_verdict_name(uint32_t v);
+const char *tc_verdict_name(uint32_t v);
+const char *verdict_name(Hook h, uint32_t v);
 
 } // namespace sluice::bench

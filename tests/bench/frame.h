@@ -32,10 +32,16 @@ inline uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t n)
 	return sum;
 }
 
+constexpr uint8_t kTcpSyn = 0x02, kTcpAck = 0x10;
+// Offset of the TCP source port in tcp4_frame(): Ethernet 14 + IPv4 20.
+constexpr int kTcp4SportOff = 34;
+
 // src/dst are host-order IPv4 addresses. The frame is at least 60 bytes
-// (minimum Ethernet frame without FCS); the TCP segment is a SYN.
+// (minimum Ethernet frame without FCS); the TCP segment is a SYN unless
+// tcp_flags says otherwise.
 inline std::vector<uint8_t> tcp4_frame(uint32_t src, uint32_t dst, uint16_t sport,
-				       uint16_t dport, size_t payload = 6)
+				       uint16_t dport, size_t payload = 6,
+				       uint8_t tcp_flags = kTcpSyn)
 {
 	const size_t eth = 14, ip = 20, tcp = 20;
 	std::vector<uint8_t> f(eth + ip + tcp + payload, 0);
@@ -64,7 +70,7 @@ inline std::vector<uint8_t> tcp4_frame(uint32_t src, uint32_t dst, uint16_t spor
 	t[2] = dport >> 8, t[3] = dport & 0xff;
 	t[7] = 1; // seq
 	t[12] = 5 << 4; // data offset
-	t[13] = 0x02; // SYN
+	t[13] = tcp_flags;
 	t[14] = 0xff, t[15] = 0xff; // window
 	for (size_t i = 0; i < payload; i++)
 		t[tcp + i] = static_cast<uint8_t>('a' + i % 26);

@@ -66,7 +66,9 @@ int main(int argc, char **argv)
 		add_prefilter_cases(b);
 		if (restore_demo)
 			add_restore_cases(b);
-		// Later groups (TC policy, load balancer) are added here.
+		add_tc_floor_cases(b);
+		add_policy_cases(b);
+		// Later groups (load balancer) are added here.
 		if (list) {
 			for (const Case &c : b.cases())
 				std::printf("%-28s %s\n", c.name.c_str(), c.what.c_str());

@@ -4,6 +4,7 @@
 #include "frame.h"
 
 #include "sluice_bench_restore.skel.h"
+#include "sluice_bench_restore_tc.skel.h"
 #include "sluice_empty.skel.h"
 
 #include <bpf/bpf.h>
@@ -69,6 +70,57 @@ Restore::~Restore() { sluice_bench_restore__destroy(skel_); }
 int Restore::fd() const { return bpf_program__fd(skel_->progs.bench_restore); }
 
 int Restore::demo_vlan_push_fd() const { return bpf_program__fd(skel_->progs.bench_demo_vlan_push); }
+
+namespace {
+struct TcPktValue { // struct bench_tc_pkt in restore_tc.bpf.c
+	uint32_t len;
+	uint32_t vary;
+	uint32_t sport_off;
+	uint16_t sport_base;
+	uint16_t pad;
+	uint8_t data[kPktMax];
+};
+} // namespace
+
+std::shared_ptr<TcRestore> TcRestore::wrap(int target_fd, const Bytes &frame, int sport_off)
+{
+	if (frame.empty() || frame.size() > kPktMax)
+		throw std::runtime_error("tc restore: frame size out of range");
+	if (sport_off >= 0 && size_t(sport_off) + 2 > frame.size())
+		throw std::runtime_error("tc restore: source port outside the frame");
+	std::shared_ptr<TcRestore> r(new TcRestore);
+	r->skel_ = sluice_bench_restore_tc__open_and_load();
+	if (!r->skel_)
+		throw std::runtime_error(std::string("loading sluice_bench_restore_tc: ") + std::strerror(errno));
+	const __u32 zero = 0;
+	auto v = std::make_unique<TcPktValue>();
+	*v = {};
+	v->len = static_cast<uint32_t>(frame.size());
+	std::memcpy(v->data, frame.data(), frame.size());
+	if (sport_off >= 0) {
+		v->vary = 1;
+		v->sport_off = static_cast<uint32_t>(sport_off);
+		v->sport_base = static_cast<uint16_t>((frame[sport_off] << 8) | frame[sport_off + 1]);
+	}
+	if (bpf_map_update_elem(bpf_map__fd(r->skel_->maps.bench_tc_pkt), &zero, v.get(), BPF_ANY))
+		throw std::runtime_error(std::string("tc restore: bench_tc_pkt: ") + std::strerror(errno));
+	const __u32 tfd = static_cast<__u32>(target_fd);
+	if (bpf_map_update_elem(bpf_map__fd(r->skel_->maps.bench_tc_target), &zero, &tfd, BPF_ANY))
+		throw std::runtime_error(std::string("tc restore: bench_tc_target: ") + std::strerror(errno));
+	r->reset();
+	return r;
+}
+
+TcRestore::~TcRestore() { sluice_bench_restore_tc__destroy(skel_); }
+
+int TcRestore::fd() const { return bpf_program__fd(skel_->progs.bench_tc_restore); }
+
+void TcRestore::reset() const
+{
+	const __u32 zero = 0;
+	if (bpf_map_update_elem(bpf_map__fd(skel_->maps.bench_tc_ctr), &zero, &zero, BPF_ANY))
+		throw std::runtime_error(std::string("tc restore: bench_tc_ctr: ") + std::strerror(errno));
+}
 
 // Self-check of the facility, run before any case is timed: a rewriting
 // path measured without the wrapper really does see its own output (the

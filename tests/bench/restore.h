@@ -22,6 +22,7 @@
 #include "bench.h"
 
 struct sluice_bench_restore;
+struct sluice_bench_restore_tc;
 
 namespace sluice::bench {
 
@@ -37,6 +38,29 @@ public:
 private:
 	Restore() = default;
 	sluice_bench_restore *skel_ = nullptr;
+};
+
+// The TC counterpart (restore_tc.bpf.c): bench_tc_restore copies the
+// original frame over the skb every iteration (bpf_skb_store_bytes) and,
+// with vary_sport, writes sport_base + n into the source port of iteration
+// n (n = 0, 1, ... from a counter that reset() zeroes), then tail-calls the
+// TC program under test. Iteration 0 therefore sees `frame` unchanged, so
+// the one-run verification checks the real frame. Frames keep their length.
+//
+//   auto w = TcRestore::wrap(bpf_program__fd(lxc->progs.sluice_lxc_out), syn, 34);
+//   c.prog_fd = w->fd(); c.prepare = [w] { w->reset(); ... };
+//   c.wrapper_floor = "tc/wrap/empty";     // the same wrapper around the empty TC program
+class TcRestore {
+public:
+	// sport_off: offset of the L4 source port in frame; < 0 = restore only.
+	static std::shared_ptr<TcRestore> wrap(int target_fd, const Bytes &frame, int sport_off = -1);
+	~TcRestore();
+	int fd() const; // the program to time
+	void reset() const; // next iteration uses the frame's own source port
+
+private:
+	TcRestore() = default;
+	sluice_bench_restore_tc *skel_ = nullptr;
 };
 
 void add_restore_cases(Bench &b);

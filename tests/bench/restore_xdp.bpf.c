@@ -70,7 +70,9 @@ int bench_restore(struct xdp_md *ctx)
 	len = p->len;
 	if (len < 1 || len > SLUICE_BENCH_PKT_MAX)
 		return XDP_ABORTED;
-	cur = (int)(ctx->data_end - ctx->data);
+	/* Not data_end - data: with alu32 (-mcpu=v3) clang subtracts the two
+	 * packet pointers in 32 bits, which the verifier refuses. */
+	cur = (int)bpf_xdp_get_buff_len(ctx);
 	delta = cur - (int)len;
 	if (delta && bpf_xdp_adjust_head(ctx, delta))
 		return XDP_ABORTED;

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <fstream>
 #include <linux/bpf.h>
+#include <linux/pkt_cls.h>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <sys/utsname.h>
@@ -66,7 +67,24 @@ const char *xdp_verdict_name(uint32_t v)
 	}
 }
 
-RunResult test_run(int prog_fd, const Bytes &pkt, uint32_t repeat)
+const char *tc_verdict_name(uint32_t v)
+{
+	switch (v) {
+	case TC_ACT_OK: return "TC_ACT_OK";
+	case TC_ACT_SHOT: return "TC_ACT_SHOT";
+	case TC_ACT_REDIRECT: return "TC_ACT_REDIRECT";
+	case TC_ACT_PIPE: return "TC_ACT_PIPE";
+	case TC_ACT_STOLEN: return "TC_ACT_STOLEN";
+	default: return "?";
+	}
+}
+
+const char *verdict_name(Hook h, uint32_t v)
+{
+	return h == Hook::Tc ? tc_verdict_name(v) : xdp_verdict_name(v);
+}
+
+RunResult test_run(int prog_fd, const Bytes &pkt, uint32_t repeat, const Bytes &ctx)
 {
 	RunResult r;
 	r.out.resize(pkt.size() + 512); // room for pushed headers
@@ -75,6 +93,10 @@ RunResult test_run(int prog_fd, const Bytes &pkt, uint32_t repeat)
 		    .data_size_in = static_cast<__u32>(pkt.size()),
 		    .data_size_out = static_cast<__u32>(r.out.size()),
 		    .repeat = static_cast<int>(repeat));
+	if (!ctx.empty()) {
+		opts.ctx_in = ctx.data();
+		opts.ctx_size_in = static_cast<__u32>(ctx.size());
+	}
 	const double c0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
 	const double t0 = now_ns();
 	const int err = bpf_prog_test_run_opts(prog_fd, &opts);
@@ -112,17 +134,26 @@ void Bench::verify(const Case &c)
 {
 	if (c.prepare)
 		c.prepare();
-	const RunResult r = test_run(c.prog_fd, c.packet, 1);
+	const RunResult r = test_run(c.prog_fd, c.packet, 1, c.ctx);
 	if (r.retval != c.expect_verdict)
-		throw VerifyError(c.name + ": verdict " + xdp_verdict_name(r.retval) + " (" +
+		throw VerifyError(c.name + ": verdict " + verdict_name(c.hook, r.retval) + " (" +
 				  std::to_string(r.retval) + "), expected " +
-				  xdp_verdict_name(c.expect_verdict));
+				  verdict_name(c.hook, c.expect_verdict));
 	const Bytes &want = c.expect_out ? *c.expect_out : c.packet;
 	if (r.out != want)
 		throw VerifyError(c.name + ": output of one run differs from the expected frame\n  got  " +
 				  hex(r.out) + "\n  want " + hex(want));
 	if (c.check)
 		c.check(r);
+	if (c.fixed_point) {
+		// One more run on the output: same verdict, same bytes. Then a
+		// repeated run on one buffer is the same path every iteration.
+		const RunResult again = test_run(c.prog_fd, r.out, 1, c.ctx);
+		if (again.retval != c.expect_verdict || again.out != r.out)
+			throw VerifyError(c.name + ": not a fixed point: on its own output the path returns " +
+					  verdict_name(c.hook, again.retval) + " " + hex(again.out) +
+					  " (time it through a restore wrapper instead)");
+	}
 }
 
 std::vector<Result> Bench::run()
@@ -131,29 +162,48 @@ std::vector<Result> Bench::run()
 	for (const Case &c : cases_)
 		if (selected(c.name))
 			sel.push_back(&c);
-	// A selected case drags its baseline in.
-	for (size_t i = 0; i < sel.size(); i++) {
-		if (sel[i]->baseline.empty())
-			continue;
-		auto in = std::find_if(sel.begin(), sel.end(),
-				       [&](const Case *x) { return x->name == sel[i]->baseline; });
-		if (in != sel.end())
-			continue;
-		auto it = std::find_if(cases_.begin(), cases_.end(),
-				       [&](const Case &x) { return x.name == sel[i]->baseline; });
-		if (it == cases_.end())
-			throw std::logic_error(sel[i]->name + ": unknown baseline " + sel[i]->baseline);
-		sel.insert(sel.begin(), &*it);
+	// A selected case drags its baseline and wrapper floor in (and theirs).
+	for (bool changed = true; changed;) {
+		changed = false;
+		const std::vector<const Case *> cur = sel;
+		for (const Case *c : cur) {
+			for (const std::string &name : {c->baseline, c->wrapper_floor}) {
+				if (name.empty())
+					continue;
+				auto in = std::find_if(sel.begin(), sel.end(),
+						       [&](const Case *x) { return x->name == name; });
+				if (in != sel.end())
+					continue;
+				auto it = std::find_if(cases_.begin(), cases_.end(),
+						       [&](const Case &x) { return x.name == name; });
+				if (it == cases_.end())
+					throw std::logic_error(c->name + ": unknown baseline " + name);
+				sel.insert(sel.begin(), &*it);
+				changed = true;
+			}
+		}
 	}
+	// Registration order (floors first), as in an unfiltered run.
+	std::stable_sort(sel.begin(), sel.end(), [&](const Case *x, const Case *y) {
+		return x - cases_.data() < y - cases_.data();
+	});
+	auto iterations = [&](const Case &c) {
+		return c.repeat ? std::min(c.repeat, opts_.repeat) : opts_.repeat;
+	};
 
 	for (const Case *c : sel)
 		verify(*c);
 
 	// Warm up (caches, branch predictors, lazily allocated per-CPU state).
+	// A case with its own (small) repeat consumes state per iteration: it
+	// is warmed up with a whole call, so every timed call starts from the
+	// same steady state (e.g. policy/new: a conntrack table that has been
+	// filled and flushed once, not a pristine one).
 	for (const Case *c : sel) {
 		if (c->prepare)
 			c->prepare();
-		test_run(c->prog_fd, c->packet, std::max<uint32_t>(1, opts_.repeat / 10));
+		test_run(c->prog_fd, c->packet,
+			 c->repeat ? iterations(*c) : std::max<uint32_t>(1, opts_.repeat / 10), c->ctx);
 	}
 
 	std::vector<Result> rs(sel.size());
@@ -166,16 +216,19 @@ std::vector<Result> Bench::run()
 			const Case &c = *sel[i];
 			if (c.prepare)
 				c.prepare();
-			const RunResult r = test_run(c.prog_fd, c.packet, opts_.repeat);
+			const uint32_t n = iterations(c);
+			const RunResult r = test_run(c.prog_fd, c.packet, n, c.ctx);
 			// The last iteration's verdict must still be the verified one;
 			// if not, the program did not see the same packet every time
 			// (the repeat trap) and the number is not the path we claim.
 			if (r.retval != c.expect_verdict)
 				throw VerifyError(c.name + ": verdict of the last of " +
-						  std::to_string(opts_.repeat) + " iterations is " +
-						  xdp_verdict_name(r.retval) + ", expected " +
-						  xdp_verdict_name(c.expect_verdict) +
+						  std::to_string(n) + " iterations is " +
+						  verdict_name(c.hook, r.retval) + ", expected " +
+						  verdict_name(c.hook, c.expect_verdict) +
 						  " (does the path rewrite the packet? time it through the restore wrapper)");
+			if (c.check_timed)
+				c.check_timed(r, n);
 			rs[i].ns.push_back(r.kernel_ns);
 			rs[i].cpu_ns.push_back(r.cpu_ns);
 			rs[i].wall_ns.push_back(r.wall_ns);
@@ -197,6 +250,20 @@ std::vector<Result> Bench::run()
 		r.ratio = r.median_ns / base.median_ns;
 		r.ratio_lo = r.median_ns / hi(base);
 		r.ratio_hi = base.median_ns > 0 ? hi(r) / base.median_ns : INFINITY;
+		if (r.c->wrapper_floor.empty())
+			continue;
+		// net = case - (wrapper floor - baseline): the path as if it ran
+		// without the wrapper. Each true time t lies in [k, hi(k)]; the
+		// ratio net/base = (t_case - t_wrap)/t_base + 1 is bounded by the
+		// extreme corners.
+		const Result &w = *std::find_if(rs.begin(), rs.end(), [&](const Result &x) {
+			return x.c->name == r.c->wrapper_floor;
+		});
+		r.has_net = true;
+		r.net_ns = r.median_ns - w.median_ns + base.median_ns;
+		r.net_ratio = r.net_ns / base.median_ns;
+		r.net_ratio_lo = (r.median_ns - hi(w)) / hi(base) + 1;
+		r.net_ratio_hi = base.median_ns > 0 ? (hi(r) - w.median_ns) / base.median_ns + 1 : INFINITY;
 	}
 	return rs;
 }
@@ -260,6 +327,25 @@ void print_table(const std::vector<Result> &rs, const Options &o)
 			    r.c->baseline.empty() ? "(floor)" : r.c->baseline.c_str(), r.ratio, bounds.c_str(),
 			    target_text(r).c_str());
 	}
+	bool any_net = false;
+	for (const Result &r : rs)
+		any_net |= r.has_net;
+	if (any_net) {
+		std::printf("\nwrapped cases, wrapper overhead subtracted (net = ns - (wrapper floor - baseline)):\n");
+		size_t ww = 13;
+		for (const Result &r : rs)
+			ww = std::max(ww, r.c->wrapper_floor.size());
+		std::printf("%-*s  %9s  %-*s  %7s  %13s\n", int(wn), "case", "net ns", int(ww), "wrapper floor",
+			    "ratio", "ratio bounds");
+		for (const Result &r : rs) {
+			if (!r.has_net)
+				continue;
+			std::printf("%-*s  %9.1f  %-*s  %6.2fx  %13s\n", int(wn), r.c->name.c_str(), r.net_ns,
+				    int(ww), r.c->wrapper_floor.c_str(), r.net_ratio,
+				    (fmt("%.2f", r.net_ratio_lo) + "-" + fmt("%.2f", r.net_ratio_hi)).c_str());
+		}
+		std::printf("\n");
+	}
 	std::printf("ns/packet: median BPF_PROG_TEST_RUN duration (kernel-timed, truncated to whole ns).\n"
 		    "cpu ns/pkt: thread CPU time / repeat, an upper bound (includes per-call setup).\n"
 		    "ratio: ns/packet over the baseline's, same run; bounds: the true ratio given the\n"
@@ -282,7 +368,8 @@ void write_json(const std::string &path, const std::vector<Result> &rs, const Op
 		c["name"] = r.c->name;
 		c["what"] = r.c->what;
 		c["baseline"] = r.c->baseline.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.c->baseline);
-		c["verdict"] = xdp_verdict_name(r.c->expect_verdict);
+		c["verdict"] = verdict_name(r.c->hook, r.c->expect_verdict);
+		c["hook"] = r.c->hook == Hook::Tc ? "tc" : "xdp";
 		c["ns_per_packet"] = r.median_ns;
 		c["cpu_ns_per_packet"] = r.median_cpu_ns;
 		c["ratio"] = r.ratio;
@@ -290,6 +377,12 @@ void write_json(const std::string &path, const std::vector<Result> &rs, const Op
 		c["samples_ns"] = r.ns;
 		c["samples_cpu_ns"] = r.cpu_ns;
 		c["samples_wall_ns"] = r.wall_ns;
+		if (r.has_net) {
+			c["wrapper_floor"] = r.c->wrapper_floor;
+			c["net_ns_per_packet"] = r.net_ns;
+			c["net_ratio"] = r.net_ratio;
+			c["net_ratio_bounds"] = {r.net_ratio_lo, r.net_ratio_hi};
+		}
 		if (r.c->max_ratio) {
 			c["target_max_ratio"] = *r.c->max_ratio;
 			c["target"] = target_verdict(r);

@@ -1,9 +1,14 @@
 // sluice_lxc through BPF_PROG_TEST_RUN: anti-spoofing, conntrack, policy
 // (identity, any-peer, CIDR identity, port ranges), local delivery,
-// fragments, IPv4 options and IPv6 extension headers.
+// fragments, IPv4 options and IPv6 extension headers, and the established
+// fast path (delivery from the conntrack entry, endpoint epoch).
 //
 // The program runs "on" ifindex 1 (lo): the test run needs a real device,
-// and the endpoint table says which pod that device belongs to.
+// and the endpoint table says which pod that device belongs to. The
+// fixture's endpoints name other host veths (11, 12), so the fast path's
+// "arrives on the veth of the source's endpoint" check fails for them and
+// every packet takes the slow path (full checks); tests of the fast path
+// put the acting endpoint on kDev, as in production.
 #include <arpa/inet.h>
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -12,6 +17,7 @@
 #include <memory>
 
 #include "common/cidr.h"
+#include "datapath/conntrack.h"
 #include "datapath/policy_maps.h"
 #include "harness.h"
 #include "sluice_lxc.skel.h"
@@ -99,6 +105,27 @@ class LxcTest : public SkeletonFixture<sluice_lxc> {
   }
   uint64_t drops(uint32_t dir, uint32_t reason) {
     return read_counter(skel_->maps.sluice_counters, dir, reason).packets;
+  }
+  // The agent's hook after it deleted or re-plumbed an endpoint.
+  void bump_epoch() {
+    auto s = ct_endpoints_changed(bpf_map__fd(skel_->maps.sluice_ep_epoch));
+    ASSERT_TRUE(s) << s.error();
+  }
+  void remove_local(const sluice_endpoint& e) {
+    sluice_addr_key k4{}, k6{};
+    k4.family = AF_INET;
+    std::memcpy(k4.addr, e.ipv4, 4);
+    k6.family = AF_INET6;
+    std::memcpy(k6.addr, e.ipv6, 16);
+    ASSERT_EQ(map_delete(skel_->maps.sluice_ep_ip, k4), 0);
+    ASSERT_EQ(map_delete(skel_->maps.sluice_ep_ip, k6), 0);
+  }
+  // Every entry, as `sluicectl ct list` sees them (initiator-oriented).
+  std::vector<CtRow> ct_rows() {
+    uint64_t total = 0;
+    auto rows = ct_dump(bpf_map__fd(skel_->maps.sluice_ct), 1000, &total);
+    EXPECT_TRUE(rows) << rows.error();
+    return rows ? *rows : std::vector<CtRow>{};
   }
   size_t ct_entries() {
     size_t n = 0;
@@ -312,6 +339,209 @@ TEST_F(LxcTest, PolicyMapsRefuseTooManyRangesAndChangeNothing) {
   ASSERT_FALSE(s);
   EXPECT_NE(s.error().find("port ranges"), std::string::npos) << s.error();
   EXPECT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80)).retval, TC_ACT_REDIRECT);
+}
+
+// ---- conntrack entry: one per connection, delivery target inside --------
+
+void expect_end(const sluice_ct_end& end, const sluice_endpoint& ep) {
+  EXPECT_EQ(end.ifindex, ep.ifindex);
+  EXPECT_EQ(end.ep_id, ep.ep_id);
+  EXPECT_EQ(0, std::memcmp(end.pod_mac, ep.pod_mac, 6));
+  EXPECT_EQ(0, std::memcmp(end.host_mac, ep.host_mac, 6));
+}
+
+TEST_F(LxcTest, CtEntryHoldsBothEndsDeliveryTargets) {
+  ASSERT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80)).retval, TC_ACT_REDIRECT);
+  auto rows = ct_rows();
+  ASSERT_EQ(rows.size(), 1u);
+  const CtRow& r = rows[0];
+  // Listed as the initiator sent it, whatever the map key's orientation.
+  EXPECT_EQ(ct_endpoint_str(r.key, true), "10.200.0.1:1000");
+  EXPECT_EQ(ct_endpoint_str(r.key, false), "10.200.0.2:80");
+  EXPECT_EQ(r.value.src_identity, kIdA);
+  EXPECT_EQ(r.value.dst_identity, kIdB);
+  expect_end(r.value.ends[0], a_);  // initiator: where its packets come from
+  expect_end(r.value.ends[1], b_);  // responder: where they are delivered
+  // The map key is canonical: the agent's ct_map_key() finds it.
+  bool swapped = false;
+  auto k = ct_map_key(r.key, &swapped);
+  EXPECT_EQ(swapped, (r.value.flags & SLUICE_CT_KEY_SWAPPED) != 0);
+  EXPECT_TRUE(map_lookup<sluice_ct_value>(skel_->maps.sluice_ct, k).has_value());
+}
+
+TEST_F(LxcTest, CtKeyIsCanonicalInBothOrientations) {
+  // 10.200.0.2 -> 10.200.0.1 sorts the other way round than A -> B: both
+  // orientations of the key are exercised, each listed initiator-first.
+  act_as(b_);
+  ASSERT_EQ(out(tcp("10.200.0.2", "10.200.0.1", 2000, 443)).retval, TC_ACT_REDIRECT);
+  act_as(a_);
+  ASSERT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80)).retval, TC_ACT_REDIRECT);
+  auto rows = ct_rows();
+  ASSERT_EQ(rows.size(), 2u);
+  int swapped = 0;
+  for (const auto& r : rows) {
+    swapped += (r.value.flags & SLUICE_CT_KEY_SWAPPED) != 0;
+    if (ct_endpoint_str(r.key, true) == "10.200.0.2:2000") {
+      EXPECT_EQ(ct_endpoint_str(r.key, false), "10.200.0.1:443");
+      expect_end(r.value.ends[0], b_);
+      expect_end(r.value.ends[1], a_);
+    } else {
+      EXPECT_EQ(ct_endpoint_str(r.key, true), "10.200.0.1:1000");
+      expect_end(r.value.ends[0], a_);
+      expect_end(r.value.ends[1], b_);
+    }
+  }
+  EXPECT_EQ(swapped, 1);
+}
+
+TEST_F(LxcTest, ReplyUsesTheSameEntryAndMarksIt) {
+  // Both pods "on" kDev (the device plays A's veth, then B's), so both
+  // directions take the fast path.
+  a_.ifindex = b_.ifindex = kDev;
+  add_local(a_);
+  add_local(b_);
+  act_as(a_);
+  ASSERT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80)).retval, TC_ACT_REDIRECT);
+  act_as(b_);
+  RunResult r = out(tcp("10.200.0.2", "10.200.0.1", 80, 1000, TCP_SYN | TCP_ACK));
+  EXPECT_EQ(r.retval, TC_ACT_REDIRECT);
+  ASSERT_GE(r.data.size(), 12u);
+  EXPECT_EQ(0, std::memcmp(r.data.data(), a_.pod_mac, 6));
+  EXPECT_EQ(0, std::memcmp(r.data.data() + 6, a_.host_mac, 6));
+  auto rows = ct_rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_TRUE(rows[0].value.flags & SLUICE_CT_SEEN_REPLY);
+}
+
+TEST_F(LxcTest, EstablishedPacketsAreDeliveredFromTheEntryAlone) {
+  a_.ifindex = kDev;
+  add_local(a_);
+  act_as(a_);
+  Bytes ack = tcp("10.200.0.1", "10.200.0.2", 1000, 80, TCP_ACK);
+  ASSERT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80)).retval, TC_ACT_REDIRECT);
+  // Without any endpoint table behind it (the agent is mid-change and has
+  // not moved the epoch yet), an established packet still reaches B: the
+  // fast path reads neither sluice_ep_if nor sluice_ep_ip.
+  remove_local(b_);
+  ASSERT_EQ(map_delete(skel_->maps.sluice_ep_if, kDev), 0);
+  RunResult r = out(ack);
+  EXPECT_EQ(r.retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(0, std::memcmp(r.data.data(), b_.pod_mac, 6));
+  // Once the epoch moves, the entry is checked again and the device is
+  // no endpoint any more.
+  bump_epoch();
+  EXPECT_EQ(out(ack).retval, TC_ACT_SHOT);
+  EXPECT_EQ(drops(SLUICE_DIR_EGRESS, SLUICE_DROP_UNKNOWN_ENDPOINT), 1u);
+}
+
+TEST_F(LxcTest, EpochChangeWithSameEndpointsKeepsTheConnection) {
+  a_.ifindex = kDev;
+  add_local(a_);
+  act_as(a_);
+  ASSERT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80)).retval, TC_ACT_REDIRECT);
+  // Some other endpoint changed; this connection's ends did not, and a
+  // policy that would deny a new connection does not cut it.
+  enforce(a_, SLUICE_EP_EGRESS_ENFORCED, {});
+  bump_epoch();
+  EXPECT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80, TCP_ACK)).retval, TC_ACT_REDIRECT);
+  auto rows = ct_rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].value.ep_epoch, 1u) << "re-resolved at the new epoch";
+  EXPECT_EQ(drops(SLUICE_DIR_EGRESS, SLUICE_DROP_POLICY_DENY_EGRESS), 0u);
+}
+
+TEST_F(LxcTest, StaleTargetIsNeverDeliveredToTheNextPod) {
+  a_.ifindex = kDev;
+  add_local(a_);
+  act_as(a_);
+  Bytes ack = tcp("10.200.0.1", "10.200.0.2", 1000, 80, TCP_ACK);
+  ASSERT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80)).retval, TC_ACT_REDIRECT);
+  // B is deleted; pod E gets B's address AND B's host-veth ifindex (12),
+  // with its own endpoint id, MACs and identity, and an ingress policy that
+  // does not admit A.
+  remove_local(b_);
+  bump_epoch();
+  sluice_endpoint e = make_ep(5, kIdC, "10.200.0.2", "fd10:200::2", 12, 0x05);
+  enforce(e, SLUICE_EP_INGRESS_ENFORCED, {allow(kIdB, SLUICE_DIR_INGRESS, IPPROTO_TCP, 80, 80)});
+  // A's old connection is not E's: decided by E's policy as a new one.
+  EXPECT_EQ(out(ack).retval, TC_ACT_SHOT);
+  EXPECT_EQ(drops(SLUICE_DIR_INGRESS, SLUICE_DROP_POLICY_DENY_INGRESS), 1u);
+  EXPECT_EQ(ct_entries(), 0u) << "the stale entry is gone";
+  // Allowed by E's policy, it is a connection to E, with E's MACs.
+  enforce(e, SLUICE_EP_INGRESS_ENFORCED, {allow(kIdA, SLUICE_DIR_INGRESS, IPPROTO_TCP, 80, 80)});
+  RunResult r = out(ack);
+  EXPECT_EQ(r.retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(0, std::memcmp(r.data.data(), e.pod_mac, 6));
+  auto rows = ct_rows();
+  ASSERT_EQ(rows.size(), 1u);
+  expect_end(rows[0].value.ends[1], e);
+}
+
+TEST_F(LxcTest, DeletedDestinationIsNotReachedThroughItsEntry) {
+  a_.ifindex = kDev;
+  add_local(a_);
+  act_as(a_);
+  ASSERT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80)).retval, TC_ACT_REDIRECT);
+  remove_local(b_);
+  bump_epoch();
+  // B is gone: the address is not local any more, the packet goes to the
+  // host stack (routing decides), never to B's old veth.
+  Bytes ack = tcp("10.200.0.1", "10.200.0.2", 1000, 80, TCP_ACK);
+  RunResult r = out(ack);
+  EXPECT_EQ(r.retval, TC_ACT_OK);
+  EXPECT_EQ(r.data, ack);
+}
+
+TEST_F(LxcTest, AnotherPodCannotReuseAnEstablishedTuple) {
+  // A (host veth 11) has a connection to B. Pod C, on this device, sends
+  // packets of that connection with A's source address: the entry says
+  // they must come from A's veth, so the fast path refuses and
+  // anti-spoofing drops them.
+  ASSERT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80)).retval, TC_ACT_REDIRECT);
+  sluice_endpoint c = make_ep(3, kIdC, "10.200.0.3", "fd10:200::3", kDev, 0x03);
+  add_local(c);
+  act_as(c);
+  EXPECT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80, TCP_ACK)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(drops(SLUICE_DIR_EGRESS, SLUICE_DROP_SPOOFED_SOURCE), 1u);
+  // ... and so are forged replies from B's address.
+  EXPECT_EQ(out(tcp("10.200.0.2", "10.200.0.1", 80, 1000, TCP_ACK)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(drops(SLUICE_DIR_EGRESS, SLUICE_DROP_SPOOFED_SOURCE), 2u);
+}
+
+TEST_F(LxcTest, HostStackConnectionIntoPodAndItsReplies) {
+  a_.ifindex = kDev;
+  add_local(a_);
+  act_as(a_);
+  ASSERT_EQ(in(tcp("192.0.2.1", "10.200.0.1", 5000, 80)).retval, TC_ACT_OK);
+  auto rows = ct_rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].value.ends[0].ifindex, 0u) << "remote initiator";
+  expect_end(rows[0].value.ends[1], a_);
+  EXPECT_EQ(in(tcp("192.0.2.1", "10.200.0.1", 5000, 80, TCP_ACK)).retval, TC_ACT_OK);
+  // A's reply leaves through the host stack (not a local destination).
+  Bytes reply = tcp("10.200.0.1", "192.0.2.1", 80, 5000, TCP_SYN | TCP_ACK);
+  RunResult r = out(reply);
+  EXPECT_EQ(r.retval, TC_ACT_OK);
+  EXPECT_EQ(r.data, reply);
+  EXPECT_EQ(ct_entries(), 1u);
+}
+
+TEST_F(LxcTest, GcRemovesEntriesOfVanishedVeths) {
+  // A on lo (exists); B's host veth is an ifindex no device has.
+  a_.ifindex = kDev;
+  add_local(a_);
+  act_as(a_);
+  b_.ifindex = 0x7ffffff0;
+  add_local(b_);
+  ASSERT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 80)).retval, TC_ACT_REDIRECT);
+  ASSERT_EQ(out(tcp("10.200.0.1", "192.0.2.1", 1001, 80)).retval, TC_ACT_OK);
+  ASSERT_EQ(ct_entries(), 2u);
+  auto n = ct_gc(bpf_map__fd(skel_->maps.sluice_ct), ct_now_jiffies(), 1000);
+  ASSERT_TRUE(n) << n.error();
+  EXPECT_EQ(*n, 1u);
+  auto rows = ct_rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(ct_endpoint_str(rows[0].key, false), "192.0.2.1:80");
 }
 
 }  // namespace

@@ -22,6 +22,24 @@ static_assert(offsetof(sluice_event, reason) == 14);
 static_assert(offsetof(sluice_event, sport) == 20);
 static_assert(offsetof(sluice_event, saddr) == 36);
 static_assert(offsetof(sluice_event, daddr) == 52);
+// Pod datapath (lxc_abi.h).
+static_assert(sizeof(sluice_endpoint) == 48);
+// sluice_ct_end_is() compares pod_mac+host_mac as three 32-bit words.
+static_assert(offsetof(sluice_endpoint, pod_mac) == 36);
+static_assert(offsetof(sluice_endpoint, host_mac) == 42);
+static_assert(sizeof(sluice_ct_key) == 40);
+static_assert(offsetof(sluice_ct_key, daddr) == 16);
+static_assert(offsetof(sluice_ct_key, sport) == 32);
+static_assert(offsetof(sluice_ct_key, proto) == 36);
+static_assert(offsetof(sluice_ct_key, family) == 37);
+static_assert(sizeof(sluice_ct_end) == 20);
+static_assert(offsetof(sluice_ct_end, pod_mac) == 8);
+static_assert(offsetof(sluice_ct_end, host_mac) == 14);
+static_assert(sizeof(sluice_ct_value) == 80);
+static_assert(offsetof(sluice_ct_value, flags) == 16);
+static_assert(offsetof(sluice_ct_value, src_identity) == 24);
+static_assert(offsetof(sluice_ct_value, ep_epoch) == 32);
+static_assert(offsetof(sluice_ct_value, ends) == 40);
 static_assert(SLUICE_COUNTER_IDX(SLUICE_DIR_EGRESS, 1) == SLUICE_REASON_SLOTS + 1);
 static_assert(SLUICE_COUNTERS_MAX == 2 * SLUICE_REASON_SLOTS);
 

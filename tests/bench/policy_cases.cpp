@@ -1,0 +1,435 @@
+// TC floor and pod-datapath policy cases (issue: policy benchmarks).
+//
+//   tc/empty                   sluice_empty_tc: the TC floor
+//   tc/wrap/empty              the TC restore wrapper (restore frame + new
+//                              source port per iteration) around
+//                              sluice_empty_tc: the wrapper's own cost
+//   policy/new/N               sluice_lxc_out, pod A -> local pod B:80, a NEW
+//                              connection every iteration (CT miss, ipcache,
+//                              egress policy of A with N entries, CT create,
+//                              MAC rewrite + bpf_redirect_peer), through the
+//                              wrapper
+//   policy/established/N       the same connection once established (CT hit,
+//                              deliver), timed directly (a fixed point)
+//   policy/denied/N            A -> local pod C:80, no rule for C's identity
+//                              (three policy misses, drop counter, drop event)
+//   policy/denied/1k-noevent   the same with drop events off (breakdown)
+//   policy/reply/1             B's reply to A's connection, at B's veth
+//
+// N = 1, 1k, 100k entries in A's inner policy map (the allow rule for B's
+// identity is one of them). Each size is its own skeleton instance (own
+// maps, nothing pinned); the cases of one size share it, and each case's
+// prepare() puts conntrack in the state its path needs. Method and numbers:
+// docs/benchmarks.md ("TC policy path").
+#include "bench.h"
+#include "frame.h"
+#include "restore.h"
+
+#include <sluice/abi.h>
+
+#include "datapath/conntrack.h"
+#include "datapath/policy_maps.h"
+#include "sluice_empty_tc.skel.h"
+#include "sluice_lxc.skel.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <linux/pkt_cls.h>
+
+namespace sluice::bench {
+
+namespace {
+
+// The programs run "on" ifindex 1 (lo): a skb test run needs a real device;
+// sluice_ep_if says which pod's host veth that device is.
+constexpr uint32_t kDev = 1;
+const uint32_t kA = ipv4(10, 200, 0, 1), kB = ipv4(10, 200, 0, 2), kC = ipv4(10, 200, 0, 3);
+constexpr uint32_t kIdA = 1000, kIdB = 2000, kIdC = 3000;
+// Identities of the filler entries: none is A's, B's or C's.
+constexpr uint32_t kIdFiller = 100000;
+constexpr uint16_t kSport = 40000, kDport = 80;
+// A new connection per iteration needs a distinct source port per
+// iteration: at most 65536 iterations per timed call.
+constexpr uint32_t kNewRepeat = 65536;
+// Every denied iteration must find room for its event in the 1 MiB ring
+// (~13k records), which is drained before each call.
+constexpr uint32_t kDeniedRepeat = 10000;
+constexpr uint32_t kBigPolicyMax = 131072; // policy.endpointMaxEntries for the 100k case
+
+sluice_endpoint make_ep(uint32_t id, uint32_t identity, uint32_t v4, uint32_t ifindex, uint8_t tag)
+{
+	sluice_endpoint e{};
+	e.ep_id = id;
+	e.identity = identity;
+	e.ifindex = ifindex;
+	const uint32_t be = htonl(v4);
+	std::memcpy(e.ipv4, &be, 4);
+	for (int i = 0; i < 6; i++) {
+		e.pod_mac[i] = i == 5 ? tag : 0x02;
+		e.host_mac[i] = i == 5 ? uint8_t(tag + 0x80) : 0x0a;
+	}
+	return e;
+}
+
+Bytes sk_buff_ctx(uint32_t ifindex)
+{
+	__sk_buff ctx{};
+	ctx.ifindex = ifindex;
+	const auto *p = reinterpret_cast<const uint8_t *>(&ctx);
+	return Bytes(p, p + sizeof ctx);
+}
+
+// What local delivery makes of a frame: destination MAC = the pod's,
+// source MAC = its host veth's.
+Bytes delivered(Bytes f, const sluice_endpoint &to)
+{
+	std::memcpy(f.data(), to.pod_mac, 6);
+	std::memcpy(f.data() + 6, to.host_mac, 6);
+	return f;
+}
+
+std::string size_name(size_t n)
+{
+	if (n >= 1000 && n % 1000 == 0)
+		return std::to_string(n / 1000) + "k";
+	return std::to_string(n);
+}
+
+struct LxcObj {
+	sluice_lxc *skel = nullptr;
+	ring_buffer *rb = nullptr;
+	size_t events = 0;
+	uint32_t last_reason = 0;
+	sluice_endpoint a{}, b{}, c{};
+	~LxcObj()
+	{
+		ring_buffer__free(rb);
+		sluice_lxc__destroy(skel);
+	}
+	int ct_fd() const { return bpf_map__fd(skel->maps.sluice_ct); }
+	int out_fd() const { return bpf_program__fd(skel->progs.sluice_lxc_out); }
+};
+
+int on_event(void *ctx, void *data, size_t size)
+{
+	auto *o = static_cast<LxcObj *>(ctx);
+	if (size < sizeof(sluice_event))
+		return 0;
+	o->events++;
+	o->last_reason = static_cast<const sluice_event *>(data)->reason;
+	return 0;
+}
+
+void must(int err, const std::string &what)
+{
+	if (err)
+		throw std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+void act_as(LxcObj &o, const sluice_endpoint &e)
+{
+	must(bpf_map_update_elem(bpf_map__fd(o.skel->maps.sluice_ep_if), &kDev, &e, BPF_ANY),
+	     "sluice_ep_if");
+}
+
+// An endpoint as the agent publishes it: by address, and its address in the
+// ipcache with {label identity, cidr identity world}.
+void add_local(LxcObj &o, const sluice_endpoint &e)
+{
+	sluice_addr_key k{};
+	k.family = AF_INET;
+	std::memcpy(k.addr, e.ipv4, 4);
+	must(bpf_map_update_elem(bpf_map__fd(o.skel->maps.sluice_ep_ip), &k, &e, BPF_ANY), "sluice_ep_ip");
+	sluice_ipcache_key ck{};
+	ck.prefixlen = 32 + 32;
+	ck.family = AF_INET;
+	std::memcpy(ck.addr, e.ipv4, 4);
+	sluice_ipcache_value v{e.identity, SLUICE_ID_WORLD, 0, 0};
+	must(bpf_map_update_elem(bpf_map__fd(o.skel->maps.sluice_ipcache), &ck, &v, BPF_ANY),
+	     "sluice_ipcache");
+}
+
+void set_event_level(const LxcObj &o, uint32_t level)
+{
+	const __u32 zero = 0;
+	sluice_config cfg{};
+	cfg.event_level = level;
+	must(bpf_map_update_elem(bpf_map__fd(o.skel->maps.sluice_config), &zero, &cfg, BPF_ANY),
+	     "sluice_config");
+}
+
+uint64_t ct_count(const LxcObj &o)
+{
+	uint64_t total = 0;
+	if (auto r = sluice::ct_dump(o.ct_fd(), 0, &total); !r)
+		throw std::runtime_error("ct count: " + r.error());
+	return total;
+}
+
+void ct_clear(const LxcObj &o)
+{
+	if (auto r = sluice::ct_flush(o.ct_fd()); !r)
+		throw std::runtime_error("ct flush: " + r.error());
+}
+
+// One sluice_lxc instance: endpoints A (on kDev, egress-enforced with
+// `entries` policy entries), B and C (local pods, not enforced).
+std::shared_ptr<LxcObj> load_lxc(size_t entries)
+{
+	auto o = std::make_shared<LxcObj>();
+	o->skel = sluice_lxc__open_and_load();
+	if (!o->skel)
+		throw std::runtime_error(std::string("loading sluice_lxc: ") + std::strerror(errno));
+	o->rb = ring_buffer__new(bpf_map__fd(o->skel->maps.sluice_events), on_event, o.get(), nullptr);
+	if (!o->rb)
+		throw std::runtime_error("ring_buffer__new failed");
+	set_event_level(*o, SLUICE_EVENTS_DROPS); // the agent's default
+
+	// A's host veth is the device the program runs on, as in production
+	// (sluice_ep_if[ifindex].ifindex == ifindex).
+	o->a = make_ep(1, kIdA, kA, kDev, 0x01);
+	o->b = make_ep(2, kIdB, kB, 12, 0x02);
+	o->c = make_ep(3, kIdC, kC, 13, 0x03);
+	o->a.flags = SLUICE_EP_EGRESS_ENFORCED;
+	add_local(*o, o->b);
+	add_local(*o, o->c);
+	add_local(*o, o->a);
+	act_as(*o, o->a);
+
+	std::vector<PolicyEntry> rules;
+	rules.reserve(entries);
+	rules.push_back({kIdB, SLUICE_DIR_EGRESS, IPPROTO_TCP, false, kDport, kDport, 1});
+	for (uint32_t i = 1; i < entries; i++)
+		rules.push_back({kIdFiller + i, SLUICE_DIR_EGRESS, IPPROTO_TCP, false, kDport, kDport, i + 1});
+	const auto t0 = std::chrono::steady_clock::now();
+	// As the agent does: inner maps sized to their entries (hash inner maps
+	// need not match the template's max_entries); the per-endpoint
+	// capacity is config policy.endpointMaxEntries, 131072 for the 100k case.
+	PolicyMaps pm(bpf_map__fd(o->skel->maps.sluice_policy), bpf_map__fd(o->skel->maps.sluice_pol_tmpl),
+		      entries > SLUICE_POLICY_ENTRIES_MAX ? kBigPolicyMax : SLUICE_POLICY_ENTRIES_MAX);
+	if (auto s = pm.install(o->a.ep_id, rules); !s)
+		throw std::runtime_error("policy install: " + s.error());
+	const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+	if (entries >= 100000)
+		std::fprintf(stderr, "sluice-bench: installed %zu policy entries in %.2f s\n", entries, s);
+	return o;
+}
+
+std::shared_ptr<sluice_empty_tc> load_empty_tc()
+{
+	std::shared_ptr<sluice_empty_tc> e(sluice_empty_tc__open_and_load(), sluice_empty_tc__destroy);
+	if (!e)
+		throw std::runtime_error(std::string("loading sluice_empty_tc: ") + std::strerror(errno));
+	return e;
+}
+
+Bytes syn_ab() { return tcp4_frame(kA, kB, kSport, kDport); }
+
+} // namespace
+
+void add_tc_floor_cases(Bench &b)
+{
+	auto e = load_empty_tc();
+	const int fd = bpf_program__fd(e->progs.sluice_empty_tc);
+	const Bytes f = syn_ab();
+	b.keep(e);
+
+	Case c;
+	c.name = "tc/empty";
+	c.what = "empty TC program returning TC_ACT_OK: the cost of the skb test run itself";
+	c.hook = Hook::Tc;
+	c.prog_fd = fd;
+	c.packet = f;
+	c.ctx = sk_buff_ctx(kDev);
+	c.expect_verdict = TC_ACT_OK;
+	b.add(c);
+
+	auto w = TcRestore::wrap(fd, f, kTcp4SportOff);
+	b.keep(w);
+	c.name = "tc/wrap/empty";
+	c.what = "TC restore wrapper (restore the frame, source port + n, tail call) around "
+		 "the empty TC program: the wrapper's own cost";
+	c.baseline = "tc/empty";
+	c.prog_fd = w->fd();
+	c.repeat = kNewRepeat;
+	c.prepare = [w] { w->reset(); };
+	b.add(c);
+}
+
+void add_policy_cases(Bench &b)
+{
+	const Bytes syn = syn_ab();
+	const Bytes ack = tcp4_frame(kA, kB, kSport, kDport, 6, kTcpAck);
+	const Bytes deny = tcp4_frame(kA, kC, kSport, kDport);
+	const Bytes ctx = sk_buff_ctx(kDev);
+	std::vector<Case> est, denied; // grouped by kind in the table
+
+	for (size_t n : {size_t(1), size_t(1000), size_t(100000)}) {
+		const std::string sz = size_name(n);
+		if (!b.selected("policy/new/" + sz) && !b.selected("policy/established/" + sz) &&
+		    !b.selected("policy/denied/" + sz) && !b.selected("policy/denied/" + sz + "-noevent"))
+			continue;
+		auto o = load_lxc(n);
+		LxcObj *op = o.get();
+		b.keep(o);
+
+		Case c;
+		c.hook = Hook::Tc;
+		c.baseline = "tc/empty";
+		c.ctx = ctx;
+
+		// NEW: through the wrapper, a fresh source port per iteration, on an
+		// empty conntrack table (cleared before every call).
+		auto w = TcRestore::wrap(o->out_fd(), syn, kTcp4SportOff);
+		b.keep(w);
+		Case nw = c;
+		nw.name = "policy/new/" + sz;
+		nw.what = "pod A -> local pod B:80, a new connection per iteration: CT miss, ipcache, "
+			  "egress policy (" + std::to_string(n) + " entries), CT create, redirect; "
+			  "through tc/wrap/empty";
+		nw.wrapper_floor = "tc/wrap/empty";
+		nw.prog_fd = w->fd();
+		nw.packet = syn;
+		nw.expect_verdict = TC_ACT_REDIRECT;
+		nw.expect_out = delivered(syn, o->b);
+		nw.repeat = kNewRepeat;
+		nw.prepare = [op, w] {
+			ct_clear(*op);
+			w->reset();
+		};
+		nw.check = [op](const RunResult &) {
+			if (ct_count(*op) != 1)
+				throw VerifyError("policy/new: one run must create exactly one CT entry");
+		};
+		nw.check_timed = [op, name = nw.name](const RunResult &, uint32_t iters) {
+			const uint64_t got = ct_count(*op);
+			if (got != iters)
+				throw VerifyError(name + ": " + std::to_string(iters) +
+						  " iterations created " + std::to_string(got) +
+						  " CT entries: not every iteration was a new connection");
+		};
+		b.add(std::move(nw));
+
+		// ESTABLISHED: the entry exists (one SYN run in prepare), then ACKs
+		// of the same connection, timed directly: the MAC rewrite is a fixed
+		// point (verified), so every iteration takes the same path.
+		Case es = c;
+		es.name = "policy/established/" + sz;
+		es.what = "the same connection established (ACK): CT hit, deliver (MAC rewrite + "
+			  "bpf_redirect_peer); " + std::to_string(n) + " policy entries";
+		es.prog_fd = o->out_fd();
+		es.packet = ack;
+		es.expect_verdict = TC_ACT_REDIRECT;
+		es.expect_out = delivered(ack, o->b);
+		es.fixed_point = true;
+		es.max_ratio = 2.0;
+		es.prepare = [op, syn, ctx] {
+			ct_clear(*op);
+			const RunResult r = test_run(op->out_fd(), syn, 1, ctx);
+			if (r.retval != TC_ACT_REDIRECT || ct_count(*op) != 1)
+				throw VerifyError("policy/established: the opening SYN was not allowed");
+		};
+		es.check_timed = [op, name = es.name](const RunResult &, uint32_t) {
+			if (ct_count(*op) != 1)
+				throw VerifyError(name + ": the established path created CT entries");
+		};
+		est.push_back(std::move(es));
+
+		// DENIED: no rule for C's identity: {C}, {any}, {world} all miss;
+		// drop counted, one event per iteration (the ring is drained before
+		// each call and holds more than kDeniedRepeat events).
+		Case dn = c;
+		dn.name = "policy/denied/" + sz;
+		dn.what = "pod A -> local pod C:80, no rule for C: 3 policy misses, drop counter and "
+			  "drop event; " + std::to_string(n) + " policy entries";
+		dn.prog_fd = o->out_fd();
+		dn.packet = deny;
+		dn.expect_verdict = TC_ACT_SHOT;
+		dn.repeat = kDeniedRepeat;
+		dn.prepare = [op] {
+			ct_clear(*op);
+			set_event_level(*op, SLUICE_EVENTS_DROPS);
+			ring_buffer__consume(op->rb);
+			op->events = 0;
+			op->last_reason = 0;
+		};
+		dn.check = [op](const RunResult &) {
+			ring_buffer__consume(op->rb);
+			if (op->events != 1 || op->last_reason != SLUICE_DROP_POLICY_DENY_EGRESS)
+				throw VerifyError("policy/denied: expected exactly one policy-deny-egress "
+						  "event, got " + std::to_string(op->events));
+			if (ct_count(*op) != 0)
+				throw VerifyError("policy/denied: a denied packet created a CT entry");
+		};
+		dn.check_timed = [op, name = dn.name](const RunResult &, uint32_t iters) {
+			ring_buffer__consume(op->rb);
+			if (op->events != iters || op->last_reason != SLUICE_DROP_POLICY_DENY_EGRESS)
+				throw VerifyError(name + ": " + std::to_string(iters) + " iterations emitted " +
+						  std::to_string(op->events) + " drop events");
+		};
+		denied.push_back(std::move(dn));
+
+		// The same without the event (event_level off), for the breakdown:
+		// what the ring buffer costs on this path.
+		if (n == 1000) {
+			Case dq = denied.back();
+			dq.name = "policy/denied/" + sz + "-noevent";
+			dq.what = "as policy/denied/" + sz + " with event_level = off: the drop "
+				  "counter, no event";
+			dq.prepare = [op] {
+				ct_clear(*op);
+				set_event_level(*op, SLUICE_EVENTS_OFF);
+			};
+			dq.check = [op](const RunResult &) {
+				if (ct_count(*op) != 0)
+					throw VerifyError("policy/denied: a denied packet created a CT entry");
+			};
+			dq.check_timed = nullptr;
+			denied.push_back(std::move(dq));
+		}
+	}
+	for (Case &c : est)
+		b.add(std::move(c));
+	for (Case &c : denied)
+		b.add(std::move(c));
+
+	// REPLY: B answers A's connection at B's own veth. Its own instance:
+	// the device plays A for the SYN, then B.
+	if (b.selected("policy/reply/1")) {
+		auto o = load_lxc(1);
+		LxcObj *op = o.get();
+		b.keep(o);
+		// Both pods "on" kDev, as in production each on its own veth.
+		o->b.ifindex = kDev;
+		o->b.flags = SLUICE_EP_EGRESS_ENFORCED; // and no rule lets B open anything
+		add_local(*o, o->b);
+		const Bytes reply = tcp4_frame(kB, kA, kDport, kSport, 6, kTcpSyn | kTcpAck);
+		Case rp;
+		rp.name = "policy/reply/1";
+		rp.what = "B's SYN-ACK to A's connection at B's veth: CT hit (reply), deliver to A";
+		rp.hook = Hook::Tc;
+		rp.baseline = "tc/empty";
+		rp.ctx = ctx;
+		rp.prog_fd = o->out_fd();
+		rp.packet = reply;
+		rp.expect_verdict = TC_ACT_REDIRECT;
+		rp.expect_out = delivered(reply, o->a);
+		rp.fixed_point = true;
+		rp.prepare = [op, syn, ctx] {
+			ct_clear(*op);
+			act_as(*op, op->a);
+			const RunResult r = test_run(op->out_fd(), syn, 1, ctx);
+			act_as(*op, op->b);
+			if (r.retval != TC_ACT_REDIRECT || ct_count(*op) != 1)
+				throw VerifyError("policy/reply: the opening SYN was not allowed");
+		};
+		b.add(std::move(rp));
+	}
+}
+
+} // namespace sluice::bench
