@@ -12,6 +12,10 @@
 #   sudo scripts/bench.sh --cpu 1 --runs 7     # pinned, median of 7 (noisy machines)
 #   sudo scripts/bench.sh --help               # all flags
 #
+# Then sluice-policy-scale reports the control plane: time and peak memory
+# to compile 1,000 NetworkPolicies over 1,000 pods into the maps, and the
+# time to apply one changed policy with those in place.
+#
 # Benchmarks report, they do not assert: the exit status is non-zero only if
 # the bench could not run or a case returned the wrong verdict.
 # SLUICE_BUILD_DIR overrides the build directory (default: build).
@@ -35,7 +39,16 @@ fi
 # Build output goes to stderr so that stdout is only the results table.
 {
 	cmake -S . -B "$build"
-	cmake --build "$build" -j"$(nproc)" --target sluice-bench
+	cmake --build "$build" -j"$(nproc)" --target sluice-bench sluice-policy-scale
 } >&2
 
-exec "$build/bin/sluice-bench" "$@"
+"$build/bin/sluice-bench" "$@"
+
+# Control plane: NetworkPolicy compiled into maps at scale (1,000 policies
+# over 1,000 pods by default; SLUICE_POLICY_SCALE_ARGS adds flags, e.g.
+# "--policies 5000 --json scale.json"; SLUICE_POLICY_SCALE=0 skips it).
+if [[ ${SLUICE_POLICY_SCALE:-1} != 0 ]]; then
+	echo
+	# shellcheck disable=SC2086  # word splitting of the extra flags is intended
+	"$build/bin/sluice-policy-scale" ${SLUICE_POLICY_SCALE_ARGS:-}
+fi

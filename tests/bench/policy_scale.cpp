@@ -11,6 +11,7 @@
 // scripts/bench.sh; reports numbers, asserts nothing about time.
 #include <CLI/CLI.hpp>
 #include <bpf/libbpf.h>
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -152,7 +153,10 @@ int main(int argc, char** argv) {
                  "most policy entries per endpoint (agent: policy.endpointMaxEntries)")
       ->check(CLI::Range(16u, 1u << 20));
   app.add_option("--json", json_out, "also write the results as JSON");
+  bool verbose = false;
+  app.add_flag("--verbose", verbose, "log every engine sync (compiled, installed, ms)");
   CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(verbose ? spdlog::level::info : spdlog::level::warn);
   if (geteuid() != 0) {
     std::fprintf(stderr, "sluice-policy-scale: must run as root (BPF maps)\n");
     return 2;
