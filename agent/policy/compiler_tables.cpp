@@ -206,13 +206,7 @@ std::vector<PodRef> affected_pods(const PolicySet& before,
   }
 
   std::set<PodRef> out;
-  for (const auto& pod : cluster.pods)
-    for (const auto* p : relevant)
-      if (p->meta.namespace_ == pod.pod.meta.namespace_ &&
-          matches(p->pod_selector, pod.pod.meta.labels)) {
-        out.insert(ref_of(pod));
-        break;
-      }
+  detail::add_selected_pods(cluster, relevant, out);
   return {out.begin(), out.end()};
 }
 

@@ -5,9 +5,12 @@
 
 #include <functional>
 #include <optional>
+#include <set>
+#include <vector>
 
 #include "identity/allocator.h"
 #include "policy/compiler.h"
+#include "policy/selector.h"
 
 namespace sluice::policy::detail {
 
@@ -42,6 +45,21 @@ inline std::optional<uint32_t> label_identity(const IdentityOf& identity_of,
 
 inline PodRef ref_of(const ClusterPod& p) {
   return {p.pod.meta.namespace_, p.pod.meta.name};
+}
+
+// Adds to `out` every pod of `cluster` that one of `policies` selects
+// (its namespace and podSelector; any policyType).
+inline void add_selected_pods(
+    const Cluster& cluster,
+    const std::vector<const k8s::NetworkPolicy*>& policies,
+    std::set<PodRef>& out) {
+  for (const auto& pod : cluster.pods)
+    for (const auto* p : policies)
+      if (p->meta.namespace_ == pod.pod.meta.namespace_ &&
+          matches(p->pod_selector, pod.pod.meta.labels)) {
+        out.insert(ref_of(pod));
+        break;
+      }
 }
 
 }  // namespace sluice::policy::detail

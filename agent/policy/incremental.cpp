@@ -88,14 +88,7 @@ std::set<PodRef> IncrementalCompiler::reached_by_pod_changes(
   std::vector<const k8s::NetworkPolicy*> reaching;
   for (const auto& p : policies.policies)
     if (names_a_change(p)) reaching.push_back(&p);
-  if (reaching.empty()) return out;
-  for (const auto& pod : cluster.pods)
-    for (const auto* p : reaching)
-      if (p->meta.namespace_ == pod.pod.meta.namespace_ &&
-          matches(p->pod_selector, pod.pod.meta.labels)) {
-        out.insert(ref_of(pod));
-        break;
-      }
+  detail::add_selected_pods(cluster, reaching, out);
   return out;
 }
 

@@ -126,9 +126,12 @@ inline Cluster make_cluster() {
 }
 
 // Label identities as the allocator would hand them out: one number per
-// distinct pod_label_set, from 256, in cluster order.
-inline std::map<PodRef, uint32_t> label_identities(const Cluster& c) {
-  std::map<LabelSet, uint32_t> by_set;
+// distinct pod_label_set, from 256, in cluster order. Pass `by_set` to
+// keep numbers stable across calls (as the allocator does).
+inline std::map<PodRef, uint32_t> label_identities(
+    const Cluster& c, std::map<LabelSet, uint32_t>* stable = nullptr) {
+  std::map<LabelSet, uint32_t> own;
+  auto& by_set = stable ? *stable : own;
   std::map<PodRef, uint32_t> out;
   for (const auto& p : c.pods) {
     auto set = pod_label_set(p.pod.meta.labels,

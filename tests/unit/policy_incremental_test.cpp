@@ -18,15 +18,7 @@ using namespace testlib;
 class StableIds {
  public:
   IdentityOf of(const Cluster& c) {
-    std::map<PodRef, uint32_t> out;
-    for (const auto& p : c.pods) {
-      auto set = pod_label_set(p.pod.meta.labels,
-                               c.namespace_labels(p.pod.meta.namespace_));
-      auto [it, fresh] = by_set_.try_emplace(
-          set, kIdentityFirstLabel + uint32_t(by_set_.size()));
-      out[{p.pod.meta.namespace_, p.pod.meta.name}] = it->second;
-    }
-    return identity_fn(std::move(out));
+    return identity_fn(label_identities(c, &by_set_));
   }
 
  private:
