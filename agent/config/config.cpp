@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include "lb/allocator.h"
+#include "lb/maglev.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -168,6 +169,22 @@ Result<AgentConfig> parse_config_yaml(const std::string& text,
         if (!d) return fail(d.error());
         *dst = *d;
       }
+    } else if (key == "lb") {
+      if (!v.IsMap()) return fail("lb: expected a mapping");
+      for (const auto& lkv : v) {
+        const std::string lk = lkv.first.as<std::string>();
+        if (lk == "algorithm") {
+          auto a = scalar(lkv.second, "lb.algorithm");
+          if (!a) return fail(a.error());
+          cfg.lb.algorithm = *a;
+        } else if (lk == "maglevTableSize") {
+          auto n = unsigned_in(lkv.second, "lb.maglevTableSize", 1, 1u << 20);
+          if (!n) return fail(n.error());
+          cfg.lb.maglev_table_size = uint32_t(*n);
+        } else {
+          return fail("unknown key lb." + lk);
+        }
+      }
     } else if (key == "policy") {
       if (!v.IsMap()) return fail("policy: expected a mapping");
       for (const auto& pkv : v) {
@@ -236,6 +253,13 @@ Status validate_config(const AgentConfig& cfg) {
                                        cfg.node_port_range);
       !r)
     return Error{r.error()};
+  if (cfg.lb.algorithm != "random" && cfg.lb.algorithm != "maglev")
+    return err("lb.algorithm: \"" + cfg.lb.algorithm +
+               "\" is not one of random, maglev");
+  if (auto s = lb::validate_maglev_table_size(cfg.lb.maglev_table_size,
+                                              "lb.maglevTableSize");
+      !s)
+    return s;
   if (cfg.pod_cidr.empty() && cfg.pod_cidr_v6.empty())
     return err("podCIDR, podCIDRv6: at least one must be set");
   std::set<std::string> seen;

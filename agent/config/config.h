@@ -34,6 +34,13 @@ struct PolicyConfig {
   uint32_t endpoint_max_entries = 16384;
 };
 
+// Service load balancing defaults (per-service annotations override them:
+// sluice.io/lb-algorithm, sluice.io/maglev-table-size).
+struct LbConfig {
+  std::string algorithm = "random";   // random | maglev
+  uint32_t maglev_table_size = 16381;  // a prime, 251..131071
+};
+
 struct AgentConfig {
   std::vector<std::string> devices;  // node devices for XDP/TC; none default
   std::string bpffs = "/sys/fs/bpf/sluice";
@@ -52,6 +59,7 @@ struct AgentConfig {
   std::string node_port_range = "30000-32767";
   ConntrackConfig conntrack;
   PolicyConfig policy;
+  LbConfig lb;
 };
 
 // "90", "90s", "5m", "6h", "1h30m", "2d" -> seconds. `field` names the

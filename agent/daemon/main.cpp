@@ -5,6 +5,7 @@
 //                [--service-cidr-v6 C] [--node-port-range A-B] [--conntrack-max N]
 //                [--conntrack-{tcp-established,tcp-closing,unreplied,other}-timeout D]
 //                [--conntrack-gc-interval D] [--policy-endpoint-max-entries N]
+//                [--lb-algorithm random|maglev] [--lb-maglev-table-size P]
 //   sluice-agent --cleanup [same flags]
 // Flags win over the file; with no file, defaults apply.
 #include <bpf/libbpf.h>
@@ -75,6 +76,12 @@ int main(int argc, char** argv) {
     ct_opts.push_back({app.add_option(std::string("--conntrack-") + k,
                                       ct_durations[k], "duration"),
                        k});
+  std::string lb_algo;
+  uint32_t maglev_m = 0;
+  auto* o_lb_algo = app.add_option("--lb-algorithm", lb_algo,
+                                   "default backend selection: random|maglev");
+  auto* o_maglev = app.add_option("--lb-maglev-table-size", maglev_m,
+                                  "default Maglev table size (a prime)");
   auto* o_pol_max = app.add_option("--policy-endpoint-max-entries", pol_max,
                                    "policy map entries per endpoint");
   CLI11_PARSE(app, argc, argv);
@@ -100,6 +107,8 @@ int main(int argc, char** argv) {
   if (*o_np) cfg.node_port_range = node_ports;
   if (*o_ct_max) cfg.conntrack.max = ct_max;
   if (*o_pol_max) cfg.policy.endpoint_max_entries = pol_max;
+  if (*o_lb_algo) cfg.lb.algorithm = lb_algo;
+  if (*o_maglev) cfg.lb.maglev_table_size = maglev_m;
   for (const auto& [opt, k] : ct_opts) {
     if (!*opt) continue;
     auto d = sluice::parse_duration(ct_durations[k], "--conntrack-" + k);

@@ -154,3 +154,23 @@ TEST(Config, ServiceRanges) {
     EXPECT_NE(s.error().find(field), std::string::npos) << yaml << ": " << s.error();
   }
 }
+
+TEST(Config, LoadBalancerDefaults) {
+  auto c = parse_config_yaml("lb: {algorithm: maglev, maglevTableSize: 1021}", "t.yaml");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->lb.algorithm, "maglev");
+  EXPECT_EQ(c->lb.maglev_table_size, 1021u);
+  EXPECT_TRUE(validate_config(*c));
+  for (const auto& [yaml, field] : std::vector<std::pair<std::string, std::string>>{
+           {"lb: {algorithm: roundrobin}", "lb.algorithm"},
+           {"lb: {maglevTableSize: 1000}", "lb.maglevTableSize"}}) {
+    auto p = parse_config_yaml(yaml, "t.yaml");
+    ASSERT_TRUE(p) << yaml;
+    auto s = validate_config(*p);
+    ASSERT_FALSE(s) << yaml;
+    EXPECT_NE(s.error().find(field), std::string::npos) << yaml << ": " << s.error();
+  }
+  auto bad = parse_config_yaml("lb: {weights: 3}", "t.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("lb.weights"), std::string::npos);
+}
