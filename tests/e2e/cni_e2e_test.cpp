@@ -1,7 +1,9 @@
 // Pod networking end to end through the CNI plugin: the agent runs in a
 // node namespace, sluice-cni ADD creates pods in their own namespaces, and
 // real traffic flows pod to pod through sluice_lxc.
+#include <bpf/bpf.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -10,6 +12,7 @@
 #include <thread>
 
 #include "e2e_util.h"
+#include "sluice/abi.h"
 
 namespace sluice::e2e {
 namespace {
@@ -126,7 +129,21 @@ TEST_F(CniE2E, AddIsIdempotentDelRemovesEverythingTwiceIsFine) {
   EXPECT_EQ(v4_of(json::parse(again.out)), v4_of(a));
   const std::string host = a["interfaces"][0]["name"];
   EXPECT_EQ(node_->exec("ip link show " + host).rc, 0);
+  // Conntrack entries cache endpoints as delivery targets; deleting one
+  // must move the endpoint epoch so they re-resolve (never deliver to a
+  // vanished or reused veth).
+  auto epoch = [&]() -> int64_t {
+    int fd = bpf_obj_get((bpffs_ + "/maps/" SLUICE_MAP_EP_EPOCH).c_str());
+    if (fd < 0) return -1;
+    uint32_t k = 0, v = 0;
+    const int rc = bpf_map_lookup_elem(fd, &k, &v);
+    ::close(fd);
+    return rc ? -1 : int64_t(v);
+  };
+  const int64_t before = epoch();
+  ASSERT_GE(before, 0) << "sluice_ep_epoch not readable under " << bpffs_;
   EXPECT_EQ(cni("DEL", "a").rc, 0);
+  EXPECT_GT(epoch(), before) << "endpoint delete must bump sluice_ep_epoch";
   EXPECT_NE(node_->exec("ip link show " + host).rc, 0);
   EXPECT_NE(pods_["a"]->exec("ip link show eth0").rc, 0);
   EXPECT_EQ(cni("DEL", "a").rc, 0);
