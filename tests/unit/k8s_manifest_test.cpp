@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "expect_has.h"
+
 #include <string>
 
 #include "k8s/manifest.h"
@@ -11,14 +13,6 @@ namespace {
 
 // gmock is not linked into unit_tests; a minimal substring matcher.
 std::string Substr(const std::string& s) { return s; }
-::testing::AssertionResult HasSub(const char* expr, const char*,
-                                  const std::string& text,
-                                  const std::string& sub) {
-  if (text.find(sub) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << expr << " is\n  " << text << "\nwhich does not contain\n  " << sub;
-}
-#define EXPECT_HAS(text, sub) EXPECT_PRED_FORMAT2(HasSub, text, sub)
 
 sluice::Result<std::vector<Object>> parse(const std::string& y) {
   return parse_manifests(y, "t.yaml");

@@ -2,6 +2,8 @@
 // ClusterState's all-or-nothing apply, including persistence.
 #include <gtest/gtest.h>
 
+#include "expect_has.h"
+
 #include <string>
 
 #include "k8s/manifest.h"
@@ -16,14 +18,6 @@ using lb::ServiceRanges;
 
 namespace {
 
-::testing::AssertionResult HasSub(const char* expr, const char*,
-                                  const std::string& text,
-                                  const std::string& sub) {
-  if (text.find(sub) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << expr << " is\n  " << text << "\nwhich does not contain\n  " << sub;
-}
-#define EXPECT_HAS(text, sub) EXPECT_PRED_FORMAT2(HasSub, text, sub)
 
 std::string svc_yaml(const std::string& name, const std::string& spec,
                      const std::string& ns = "x") {

@@ -3,6 +3,8 @@
 // Allocation (cluster IPs, families, node ports) is lb_allocator_test.cpp.
 #include <gtest/gtest.h>
 
+#include "expect_has.h"
+
 #include <string>
 
 #include "k8s/manifest.h"
@@ -11,14 +13,6 @@ using namespace sluice::k8s;
 
 namespace {
 
-::testing::AssertionResult HasSub(const char* expr, const char*,
-                                  const std::string& text,
-                                  const std::string& sub) {
-  if (text.find(sub) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << expr << " is\n  " << text << "\nwhich does not contain\n  " << sub;
-}
-#define EXPECT_HAS(text, sub) EXPECT_PRED_FORMAT2(HasSub, text, sub)
 
 std::string error_of(const std::string& y) {
   auto r = parse_manifests(y, "s.yaml");
