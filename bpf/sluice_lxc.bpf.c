@@ -28,6 +28,8 @@
 #include "lib/policy.h"
 #include "lib/ct.h"
 #include "lib/frag.h"
+#include "lib/lb.h"
+#include "lib/reject.h"
 
 #ifndef TC_ACT_OK
 #define TC_ACT_OK 0
@@ -100,23 +102,122 @@ static __always_inline int deliver_out(struct __sk_buff *skb, __u32 ifindex,
 	return bpf_redirect_peer(ifindex, 0);
 }
 
+/* A new connection from a pod: to a service frontend? Then pick its
+ * backend (x filled, x->active); the packet is not touched yet. Returns 0
+ * (also when it is no service) or a drop reason. */
+__attribute__((noinline)) int sluice_lxc_lb_new(struct sluice_flow *f,
+						struct sluice_lb_xlate *x)
+{
+	struct sluice_lb_svc_key sk = {};
+	struct sluice_lb_backend *be;
+	struct sluice_lb_svc *svc;
+	__u32 id = 0;
+	int rc;
+
+	if (!f || !x)
+		return SLUICE_DROP_MALFORMED;
+	x->active = 0;
+	if (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP &&
+	    f->proto != IPPROTO_SCTP)
+		return 0;
+	__builtin_memcpy(sk.addr, f->daddr, 16);
+	sk.port = f->dport;
+	sk.proto = f->proto;
+	sk.family = f->family;
+	sk.scope = SLUICE_LB_SCOPE_INTERNAL;
+	svc = bpf_map_lookup_elem(&sluice_lb_svc, &sk);
+	if (!svc)
+		return 0;
+	rc = sluice_lb_pick(svc, f, &id);
+	if (rc)
+		return rc;
+	be = bpf_map_lookup_elem(&sluice_lb_be, &id);
+	if (!be || be->family != f->family)
+		return SLUICE_DROP_LB_NO_BACKEND;
+	__builtin_memcpy(x->front, f->daddr, 16);
+	__builtin_memcpy(x->back, be->addr, 16);
+	__builtin_memcpy(x->orig_saddr, f->saddr, 16);
+	x->front_port = f->dport;
+	x->back_port = be->port;
+	x->backend_id = id;
+	x->svc_id = svc->svc_id;
+	x->active = 1;
+	x->created = 1;
+	x->hairpin = sluice_addr_eq(be->addr, f->saddr);
+	x->capped = svc->conn_cap != 0;
+	return 0;
+}
+
+/* Translates a packet the client sent to its backend (and, hairpinned,
+ * from the hairpin address). 0 or -1. */
+__attribute__((noinline)) int sluice_lxc_lb_apply(struct __sk_buff *skb,
+						  struct sluice_flow *f,
+						  struct sluice_lb_xlate *x)
+{
+	__u8 hp[16] __attribute__((aligned(4)));
+
+	if (!skb || !f || !x)
+		return -1;
+	if (sluice_lb_rewrite(skb, f, 0, x->back, x->back_port))
+		return -1;
+	if (!x->hairpin)
+		return 0;
+	sluice_lb_hairpin_addr(f->family, hp);
+	return sluice_lb_rewrite(skb, f, 1, hp, f->sport);
+}
+
+/* Reverse translation of a reply of a service connection: from the
+ * backend back to the service address the client knows (and, hairpinned,
+ * to the client's own address instead of the hairpin one). 0 or -1. */
+__attribute__((noinline)) int
+sluice_lxc_revnat(struct __sk_buff *skb, struct sluice_flow *f,
+		  const struct sluice_ct_value *v)
+{
+	__u8 back[16] __attribute__((aligned(4)));
+
+	if (!skb || !f || !v)
+		return -1;
+	__builtin_memcpy(back, f->saddr, 16);
+	if (sluice_lb_rewrite(skb, f, 1, v->nat_addr, v->nat_port))
+		return -1;
+	if (!(v->flags & SLUICE_CT_HAIRPIN))
+		return 0;
+	return sluice_lb_rewrite(skb, f, 0, back, f->dport);
+}
+
+/* A new service connection that cannot be given a backend: counted and
+ * reported as a drop with its reason, and the client is told at once (TCP
+ * RST, ICMP port unreachable) instead of retrying into a black hole, as
+ * Kubernetes expects of a Service without ready endpoints. */
+static __always_inline int lb_fail(struct __sk_buff *skb,
+				   const struct sluice_flow *f, int reason)
+{
+	drop(skb, SLUICE_DIR_EGRESS, reason);
+	return sluice_reject(skb, f->l3_off, f->family, f->proto,
+			     f->frag == SLUICE_FRAG_LATER ? 0 : f->l4_off);
+}
+
 /* sluice_lxc_out without the fast path: packets of no established
  * connection, non-IP, malformed, and connections whose entry was resolved
  * at an older endpoint epoch or for another veth. rc: sluice_lxc_parse's.
- * ct_missed: the fast path looked the connection up and found none. */
+ * ct_missed: the fast path looked the connection up and found none. x:
+ * the service translation already applied to the packet and f (NULL or
+ * inactive: none). */
 __attribute__((noinline)) int sluice_lxc_out_slow(struct __sk_buff *skb,
 						  struct sluice_flow *f,
-						  int rc, int ct_missed)
+						  int rc, int ct_missed,
+						  struct sluice_lb_xlate *x)
 {
 	struct sluice_ct_key k __attribute__((aligned(8)));
 	struct sluice_ct_hit h = {};
 	struct sluice_endpoint *ep, *dst;
 	__u32 ifindex, epoch;
 	__u64 now;
-	int rev;
+	int rev, svc;
 
 	if (!skb || !f)
 		return TC_ACT_SHOT;
+	svc = x && x->active;
 	ifindex = skb->ifindex;
 	ep = bpf_map_lookup_elem(&sluice_ep_if, &ifindex);
 	if (!ep)
@@ -127,13 +228,24 @@ __attribute__((noinline)) int sluice_lxc_out_slow(struct __sk_buff *skb,
 		return drop(skb, SLUICE_DIR_EGRESS, rc);
 	if (is_ndisc(f))
 		return TC_ACT_OK;
-	if (!sluice_ep_owns(ep, f->family, f->saddr))
+	/* A hairpinned packet's source is already the hairpin address: the
+	 * address the pod sent from is checked. */
+	if (!sluice_ep_owns(ep, f->family, svc ? x->orig_saddr : f->saddr))
 		return drop(skb, SLUICE_DIR_EGRESS, SLUICE_DROP_SPOOFED_SOURCE);
 
 	epoch = sluice_ep_epoch_now();
 	now = bpf_jiffies64();
-	dst = sluice_ep_by_addr(f->family, f->daddr);
 	rev = ct_missed ? sluice_ct_key_of(f, &k) : sluice_ct_find(f, &k, &h);
+	/* A reply of a service connection goes back to the service address
+	 * first: the destination to deliver to is known after that. */
+	if (h.v && h.reply && (h.v->flags & SLUICE_CT_REVNAT)) {
+		if (f->frag == SLUICE_FRAG_FIRST)
+			sluice_frag_remember(f); /* as later fragments come */
+		if (sluice_lxc_revnat(skb, f, h.v))
+			return drop(skb, SLUICE_DIR_EGRESS,
+				    SLUICE_DROP_LB_NAT_FAILED);
+	}
+	dst = sluice_ep_by_addr(f->family, f->daddr);
 	if (h.v) {
 		/* A known connection the fast path did not trust: if both
 		 * its ends are still exactly these endpoints, it goes on (and
@@ -142,10 +254,12 @@ __attribute__((noinline)) int sluice_lxc_out_slow(struct __sk_buff *skb,
 		if (sluice_ct_end_is(h.src, ep) && sluice_ct_end_is(h.dst, dst)) {
 			if (h.v->ep_epoch != epoch)
 				h.v->ep_epoch = epoch;
-			sluice_ct_touch(h.v, f, now, h.reply);
+			if (sluice_ct_touch(h.v, f, now, h.reply))
+				sluice_lb_conn_closed(h.v->backend_id);
 			goto deliver;
 		}
 		bpf_map_delete_elem(&sluice_ct, &k);
+		rev = sluice_ct_key_of(f, &k);
 	}
 	{
 		__u32 dst_id, dst_cidr, rule = 0, rule_in = 0;
@@ -174,9 +288,11 @@ __attribute__((noinline)) int sluice_lxc_out_slow(struct __sk_buff *skb,
 		}
 		rc = sluice_ct_create(f, &k, rev, now, epoch,
 				      rule ? rule : rule_in, ep->identity,
-				      dst_id, ep, dst);
+				      dst_id, ep, dst, svc ? x : NULL);
 		if (rc)
 			return drop(skb, SLUICE_DIR_EGRESS, rc);
+		if (svc && x->created && x->capped)
+			sluice_lb_conn_opened(x->backend_id);
 	}
 deliver:
 	if (f->frag == SLUICE_FRAG_FIRST)
@@ -187,32 +303,108 @@ deliver:
 	return deliver_out(skb, dst->ifindex, dst->pod_mac, dst->host_mac);
 }
 
+/* The client side of a service connection: its packets to the frontend
+ * are translated to the backend (established: from its service entry
+ * svc_entry; new: a backend is picked), the translation left in
+ * sluice_lb_scratch. Returns 0 (not a service), 1 (translated: f and the
+ * packet), or a TC verdict + 2 (dropped or rejected). */
+__attribute__((noinline)) int sluice_lxc_lb_out(struct __sk_buff *skb,
+						struct sluice_flow *f,
+						struct sluice_ct_value *svc_entry)
+{
+	struct sluice_lb_xlate *x = sluice_lb_scratch_get();
+	int rc;
+
+	if (!skb || !f || !x)
+		return TC_ACT_SHOT + 2;
+	if (svc_entry) {
+		if (sluice_ct_touch(svc_entry, f, bpf_jiffies64(), 0))
+			sluice_lb_conn_closed(svc_entry->backend_id);
+		sluice_lb_xlate_of(x, f, svc_entry);
+	} else {
+		rc = sluice_lxc_lb_new(f, x);
+		if (rc)
+			return lb_fail(skb, f, rc) + 2;
+		if (!x->active)
+			return 0;
+	}
+	/* Later fragments find their ports by the tuple the client sent. */
+	if (f->frag == SLUICE_FRAG_FIRST)
+		sluice_frag_remember(f);
+	if (sluice_lxc_lb_apply(skb, f, x))
+		return drop(skb, SLUICE_DIR_EGRESS, SLUICE_DROP_LB_NAT_FAILED) + 2;
+	return 1;
+}
+
+/* What a fast path returns when it declines a packet: the slow path
+ * takes it, told whether conntrack missed and whether the packet was
+ * translated for a service (the translation is in sluice_lb_scratch).
+ * Above every TC verdict. */
+#define SLOW 0x100
+#define SLOW_CT_MISSED 0x1
+#define SLOW_SVC 0x2
+
+/* The fast path of sluice_lxc_out, a function of its own so that the
+ * slow path's stack is not stacked on top of the fast path's (they share
+ * 512 bytes along a call chain). */
+__attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
+						  struct sluice_flow *f)
+{
+	struct sluice_ct_key k __attribute__((aligned(8)));
+	struct sluice_ct_hit h = {};
+	int rc, svc = 0;
+
+	if (!skb || !f)
+		return TC_ACT_SHOT;
+	sluice_ct_find(f, &k, &h);
+	/* No connection yet, or the client side of a service connection:
+	 * translate, then find the connection of the translated tuple. */
+	if (unlikely(!h.v || (h.v->flags & SLUICE_CT_SVC))) {
+		rc = h.v ? sluice_lxc_lb_out(skb, f, h.v) :
+			   sluice_lxc_lb_out(skb, f, NULL);
+		if (rc > 1)
+			return rc - 2;
+		if (rc == 1) {
+			svc = SLOW_SVC;
+			sluice_ct_find(f, &k, &h);
+		}
+	}
+	/* Established or reply, resolved at the current endpoint epoch, and
+	 * sent from the veth of the endpoint that owns the source address:
+	 * the entry recorded that veth only after anti-spoofing passed for
+	 * it, and any change of what owns an address moves the epoch. */
+	if (!h.v)
+		return SLOW | SLOW_CT_MISSED | svc;
+	if (h.v->ep_epoch != sluice_ep_epoch_now() ||
+	    h.src->ifindex != skb->ifindex)
+		return SLOW | svc;
+	if (unlikely(sluice_ct_touch(h.v, f, bpf_jiffies64(), h.reply)))
+		sluice_lb_conn_closed(h.v->backend_id);
+	if (f->frag == SLUICE_FRAG_FIRST)
+		sluice_frag_remember(f);
+	if (unlikely(h.reply && (h.v->flags & SLUICE_CT_REVNAT)) &&
+	    sluice_lxc_revnat(skb, f, h.v))
+		return drop(skb, SLUICE_DIR_EGRESS, SLUICE_DROP_LB_NAT_FAILED);
+	sluice_count(SLUICE_DIR_EGRESS, SLUICE_DROP_NONE, skb->len);
+	return deliver_out(skb, h.dst->ifindex, h.dst->pod_mac,
+			   h.dst->host_mac);
+}
+
 SEC("tc")
 int sluice_lxc_out(struct __sk_buff *skb)
 {
 	struct sluice_flow f = {};
-	struct sluice_ct_key k __attribute__((aligned(8)));
-	struct sluice_ct_hit h = {};
 	int rc;
 
 	rc = sluice_lxc_parse(skb, &f);
 	if (rc || is_ndisc(&f))
-		return sluice_lxc_out_slow(skb, &f, rc, 0);
-	sluice_ct_find(&f, &k, &h);
-	/* Fast path. Established or reply, resolved at the current endpoint
-	 * epoch, and sent from the veth of the endpoint that owns the source
-	 * address: the entry recorded that veth only after anti-spoofing
-	 * passed for it, and any change of what owns an address moves the
-	 * epoch. */
-	if (!h.v || h.v->ep_epoch != sluice_ep_epoch_now() ||
-	    h.src->ifindex != skb->ifindex)
-		return sluice_lxc_out_slow(skb, &f, 0, !h.v);
-	sluice_ct_touch(h.v, &f, bpf_jiffies64(), h.reply);
-	if (f.frag == SLUICE_FRAG_FIRST)
-		sluice_frag_remember(&f);
-	sluice_count(SLUICE_DIR_EGRESS, SLUICE_DROP_NONE, skb->len);
-	return deliver_out(skb, h.dst->ifindex, h.dst->pod_mac,
-			   h.dst->host_mac);
+		return sluice_lxc_out_slow(skb, &f, rc, 0, NULL);
+	rc = sluice_lxc_out_fast(skb, &f);
+	if (likely(!(rc & SLOW)))
+		return rc;
+	return sluice_lxc_out_slow(skb, &f, 0, rc & SLOW_CT_MISSED,
+				   (rc & SLOW_SVC) ? sluice_lb_scratch_get() :
+						     NULL);
 }
 
 /* sluice_lxc_in without the fast path (see sluice_lxc_out_slow). */
@@ -253,8 +445,16 @@ __attribute__((noinline)) int sluice_lxc_in_slow(struct __sk_buff *skb,
 		if (sluice_ct_end_is(h.src, src) && sluice_ct_end_is(h.dst, me)) {
 			if (h.v->ep_epoch != epoch)
 				h.v->ep_epoch = epoch;
-			sluice_ct_touch(h.v, f, now, h.reply);
-			goto pass;
+			if (sluice_ct_touch(h.v, f, now, h.reply))
+				sluice_lb_conn_closed(h.v->backend_id);
+			if (f->frag == SLUICE_FRAG_FIRST)
+				sluice_frag_remember(f);
+			/* A reply from a backend elsewhere to a local client. */
+			if (h.reply && (h.v->flags & SLUICE_CT_REVNAT) &&
+			    sluice_lxc_revnat(skb, f, h.v))
+				return drop(skb, SLUICE_DIR_INGRESS,
+					    SLUICE_DROP_LB_NAT_FAILED);
+			goto count;
 		}
 		bpf_map_delete_elem(&sluice_ct, &k);
 	}
@@ -272,13 +472,42 @@ __attribute__((noinline)) int sluice_lxc_in_slow(struct __sk_buff *skb,
 			return drop(skb, SLUICE_DIR_INGRESS,
 				    SLUICE_DROP_POLICY_DENY_INGRESS);
 		rc = sluice_ct_create(f, &k, rev, now, epoch, rule, src_id,
-				      ep->identity, src, me);
+				      ep->identity, src, me, NULL);
 		if (rc)
 			return drop(skb, SLUICE_DIR_INGRESS, rc);
 	}
-pass:
 	if (f->frag == SLUICE_FRAG_FIRST)
 		sluice_frag_remember(f);
+count:
+	sluice_count(SLUICE_DIR_INGRESS, SLUICE_DROP_NONE, skb->len);
+	return TC_ACT_OK;
+}
+
+/* The fast path of sluice_lxc_in (see sluice_lxc_out_fast). */
+__attribute__((noinline)) int sluice_lxc_in_fast(struct __sk_buff *skb,
+						 struct sluice_flow *f)
+{
+	struct sluice_ct_key k __attribute__((aligned(8)));
+	struct sluice_ct_hit h = {};
+
+	if (!skb || !f)
+		return TC_ACT_SHOT;
+	sluice_ct_find(f, &k, &h);
+	/* Established or reply, current epoch, and this veth is the
+	 * endpoint the entry delivers to. */
+	if (!h.v)
+		return SLOW | SLOW_CT_MISSED;
+	if (h.v->ep_epoch != sluice_ep_epoch_now() ||
+	    h.dst->ifindex != skb->ifindex)
+		return SLOW;
+	if (unlikely(sluice_ct_touch(h.v, f, bpf_jiffies64(), h.reply)))
+		sluice_lb_conn_closed(h.v->backend_id);
+	if (f->frag == SLUICE_FRAG_FIRST)
+		sluice_frag_remember(f);
+	/* A reply from a backend elsewhere to a local client. */
+	if (unlikely(h.reply && (h.v->flags & SLUICE_CT_REVNAT)) &&
+	    sluice_lxc_revnat(skb, f, h.v))
+		return drop(skb, SLUICE_DIR_INGRESS, SLUICE_DROP_LB_NAT_FAILED);
 	sluice_count(SLUICE_DIR_INGRESS, SLUICE_DROP_NONE, skb->len);
 	return TC_ACT_OK;
 }
@@ -287,24 +516,15 @@ SEC("tc")
 int sluice_lxc_in(struct __sk_buff *skb)
 {
 	struct sluice_flow f = {};
-	struct sluice_ct_key k __attribute__((aligned(8)));
-	struct sluice_ct_hit h = {};
 	int rc;
 
 	rc = sluice_lxc_parse(skb, &f);
 	if (rc || is_ndisc(&f))
 		return sluice_lxc_in_slow(skb, &f, rc, 0);
-	sluice_ct_find(&f, &k, &h);
-	/* Fast path. Established or reply, current epoch, and this veth is
-	 * the endpoint the entry delivers to. */
-	if (!h.v || h.v->ep_epoch != sluice_ep_epoch_now() ||
-	    h.dst->ifindex != skb->ifindex)
-		return sluice_lxc_in_slow(skb, &f, 0, !h.v);
-	sluice_ct_touch(h.v, &f, bpf_jiffies64(), h.reply);
-	if (f.frag == SLUICE_FRAG_FIRST)
-		sluice_frag_remember(&f);
-	sluice_count(SLUICE_DIR_INGRESS, SLUICE_DROP_NONE, skb->len);
-	return TC_ACT_OK;
+	rc = sluice_lxc_in_fast(skb, &f);
+	if (likely(!(rc & SLOW)))
+		return rc;
+	return sluice_lxc_in_slow(skb, &f, 0, rc & SLOW_CT_MISSED);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

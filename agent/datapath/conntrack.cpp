@@ -103,8 +103,35 @@ Result<uint64_t> ct_flush(int fd) {
   return n;
 }
 
-Result<uint64_t> ct_gc(int fd, uint64_t now, uint64_t hz,
-                       const CtTimeouts& t) {
+sluice_ct_key ct_svc_connection_key(const sluice_ct_key& key,
+                                    const sluice_ct_value& v) {
+  // The client sent client -> frontend; its connection is client (or the
+  // hairpin address) -> backend.
+  const bool swapped = v.flags & SLUICE_CT_KEY_SWAPPED;
+  sluice_ct_key conn{};
+  std::memcpy(conn.saddr, swapped ? key.daddr : key.saddr, sizeof(conn.saddr));
+  conn.sport = swapped ? key.dport : key.sport;
+  if (v.flags & SLUICE_CT_HAIRPIN) {
+    std::memset(conn.saddr, 0, sizeof(conn.saddr));
+    if (key.family == AF_INET) {
+      const uint32_t a = htonl(SLUICE_LB_HAIRPIN_V4);
+      std::memcpy(conn.saddr, &a, 4);
+    } else {
+      const uint32_t w0 = htonl(SLUICE_LB_HAIRPIN_V6_W0),
+                     w3 = htonl(SLUICE_LB_HAIRPIN_V6_W3);
+      std::memcpy(conn.saddr, &w0, 4);
+      std::memcpy(conn.saddr + 12, &w3, 4);
+    }
+  }
+  std::memcpy(conn.daddr, v.nat_addr, sizeof(conn.daddr));
+  conn.dport = v.nat_port;
+  conn.proto = key.proto;
+  conn.family = key.family;
+  return ct_map_key(conn);
+}
+
+Result<uint64_t> ct_gc(int fd, uint64_t now, uint64_t hz, const CtTimeouts& t,
+                       int conns_fd) {
   // Host veths live in the agent's network namespace; one question per
   // ifindex and pass (if_indextoname opens a socket per call).
   std::unordered_map<uint32_t, bool> exists;
@@ -117,6 +144,10 @@ Result<uint64_t> ct_gc(int fd, uint64_t now, uint64_t hz,
     return it->second;
   };
   std::vector<sluice_ct_key> expired;
+  // Service entries live exactly as long as their connection entry (they
+  // never see a reply of their own): checked after the expiry pass.
+  std::vector<std::pair<sluice_ct_key, sluice_ct_key>> services;
+  std::unordered_map<uint32_t, uint32_t> open;  // backend id -> connections
   sluice_ct_key key{}, next{};
   void* prev = nullptr;
   while (bpf_map_get_next_key(fd, prev, &next) == 0) {
@@ -124,6 +155,10 @@ Result<uint64_t> ct_gc(int fd, uint64_t now, uint64_t hz,
     prev = &key;
     sluice_ct_value v{};
     if (bpf_map_lookup_elem(fd, &key, &v)) continue;
+    if (v.flags & SLUICE_CT_SVC) {
+      services.emplace_back(key, ct_svc_connection_key(key, v));
+      continue;
+    }
     uint64_t limit = t.other;
     if (!(v.flags & SLUICE_CT_SEEN_REPLY))
       limit = t.unreplied;
@@ -136,15 +171,41 @@ Result<uint64_t> ct_gc(int fd, uint64_t now, uint64_t hz,
     // An end whose host veth is gone is a deleted endpoint: the entry
     // could only deliver to a device that no longer exists (or, should
     // the ifindex be reused, to the wrong one).
+    bool gone = false;
     for (const auto& e : v.ends)
-      if (e.ifindex && !veth_exists(e.ifindex)) {
-        expired.push_back(key);
-        break;
-      }
+      if (e.ifindex && !veth_exists(e.ifindex)) gone = true;
+    if (gone) {
+      expired.push_back(key);
+      continue;
+    }
+    if ((v.flags & SLUICE_CT_REVNAT) && !(v.flags & SLUICE_CT_CLOSING))
+      open[v.backend_id]++;
   }
   uint64_t n = 0;
   for (const auto& k : expired)
     if (bpf_map_delete_elem(fd, &k) == 0) n++;
+  sluice_ct_value v{};
+  for (const auto& [svc, conn] : services)
+    if (bpf_map_lookup_elem(fd, &conn, &v) != 0 &&
+        bpf_map_delete_elem(fd, &svc) == 0)
+      n++;
+  // Circuit breaking: the exact count replaces the datapath's running one
+  // (which misses connections the LRU evicted or that timed out).
+  if (conns_fd >= 0) {
+    uint32_t id = 0, nid = 0;
+    std::vector<uint32_t> ids;
+    void* p = nullptr;
+    while (bpf_map_get_next_key(conns_fd, p, &nid) == 0) {
+      ids.push_back(nid);
+      id = nid;
+      p = &id;
+    }
+    for (uint32_t b : ids) {
+      auto it = open.find(b);
+      const uint32_t c = it == open.end() ? 0 : it->second;
+      bpf_map_update_elem(conns_fd, &b, &c, BPF_EXIST);
+    }
+  }
   return n;
 }
 

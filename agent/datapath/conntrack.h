@@ -55,9 +55,15 @@ struct CtTimeouts {
 // whose host veth no longer exists in this network namespace (a deleted
 // endpoint: without an epoch bump, see ct_endpoints_changed, such an entry
 // would keep delivering its connection's packets to a vanished device);
-// returns how many.
+// returns how many. A service entry (SLUICE_CT_SVC) goes with its
+// connection entry. With conns_fd (sluice_lb_conns), every backend's count
+// of open (not closing) service connections is rewritten from the table.
 Result<uint64_t> ct_gc(int ct_fd, uint64_t now_jiffies, uint64_t hz,
-                       const CtTimeouts& t = {});
+                       const CtTimeouts& t = {}, int conns_fd = -1);
+
+// The map key of the connection entry a service entry translates to.
+sluice_ct_key ct_svc_connection_key(const sluice_ct_key& svc_key,
+                                    const sluice_ct_value& svc_value);
 
 std::string ct_endpoint_str(const sluice_ct_key& k, bool src);
 const char* ct_proto_name(uint8_t proto);

@@ -21,16 +21,45 @@ struct {
 	__uint(max_entries, SLUICE_CT_MAX_DEFAULT);
 } sluice_ct SEC(".maps");
 
+/* A service connection's translation: filled when a new connection picks
+ * its backend, or from the conntrack service entry of an established one.
+ * Lives in sluice_lb_scratch (the programs' stack is nearly full). */
+struct sluice_lb_xlate {
+	__u8 front[16];      /* the service address the client sent to */
+	__u8 back[16];       /* the backend */
+	__u8 orig_saddr[16]; /* the client, as it sent */
+	__be16 front_port;
+	__be16 back_port;
+	__u32 backend_id;
+	__u32 svc_id;
+	__u8 active;  /* a service connection */
+	__u8 created; /* a new one: the slow path records it */
+	__u8 hairpin; /* the client is the backend */
+	__u8 capped;  /* the service caps connections per backend */
+};
+
+/* sluice_ct_scratch: PERCPU_ARRAY, 1 entry of struct sluice_ct_value.
+ * Where a new entry is built before it is inserted: on the stack it would
+ * push the programs' combined stack (caller + slow path) past 512 bytes.
+ * Used by new connections only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct sluice_ct_value);
+	__uint(max_entries, 1);
+} sluice_ct_scratch SEC(".maps");
+
 /* The canonical key of a packet's connection. Returns 1 when the packet
  * travels from the key's daddr end to its saddr end. Word-wise: the
  * addresses in struct sluice_flow are 4-aligned, and k must be too (the
  * callers' keys are aligned(8) stack variables). */
-static __always_inline int sluice_ct_key_of(const struct sluice_flow *f,
-					    struct sluice_ct_key *k)
+static __always_inline int sluice_ct_key_of_addrs(const __u32 *s,
+						  const __u32 *d, __be16 sp,
+						  __be16 dp, __u8 proto,
+						  __u8 family,
+						  struct sluice_ct_key *k)
 {
-	const __u32 *s = (const __u32 *)f->saddr, *d = (const __u32 *)f->daddr;
 	__u32 *ks = (__u32 *)k->saddr, *kd = (__u32 *)k->daddr;
-	__be16 sp = f->sport, dp = f->dport;
 	int rev = sluice_ct_swapped(s, d, sp, dp);
 
 	if (rev) {
@@ -52,10 +81,18 @@ static __always_inline int sluice_ct_key_of(const struct sluice_flow *f,
 	kd[3] = d[3];
 	k->sport = sp;
 	k->dport = dp;
-	k->proto = f->proto;
-	k->family = f->family;
+	k->proto = proto;
+	k->family = family;
 	k->pad = 0;
 	return rev;
+}
+
+static __always_inline int sluice_ct_key_of(const struct sluice_flow *f,
+					    struct sluice_ct_key *k)
+{
+	return sluice_ct_key_of_addrs((const __u32 *)f->saddr,
+				      (const __u32 *)f->daddr, f->sport,
+				      f->dport, f->proto, f->family, k);
 }
 
 /* A hit: the entry, and where the packet comes from and goes to. */
@@ -87,9 +124,12 @@ static __always_inline int sluice_ct_find(const struct sluice_flow *f,
 	return rev;
 }
 
-static __always_inline void sluice_ct_touch(struct sluice_ct_value *v,
-					    const struct sluice_flow *f,
-					    __u64 now, int reply)
+/* Refreshes the entry. Returns 1 when this packet closed a service
+ * connection (first FIN/RST on a SLUICE_CT_REVNAT entry): its backend has
+ * one connection less (circuit breaking). */
+static __always_inline int sluice_ct_touch(struct sluice_ct_value *v,
+					   const struct sluice_flow *f,
+					   __u64 now, int reply)
 {
 	/* Write only what changed: the entry's cache line is shared by every
 	 * CPU carrying this flow. */
@@ -98,8 +138,13 @@ static __always_inline void sluice_ct_touch(struct sluice_ct_value *v,
 	if (reply && !(v->flags & SLUICE_CT_SEEN_REPLY))
 		__sync_fetch_and_or(&v->flags, SLUICE_CT_SEEN_REPLY);
 	if ((f->tcp_flags & (SLUICE_TCP_FIN | SLUICE_TCP_RST)) &&
-	    !(v->flags & SLUICE_CT_CLOSING))
-		__sync_fetch_and_or(&v->flags, SLUICE_CT_CLOSING);
+	    !(v->flags & SLUICE_CT_CLOSING)) {
+		__u32 old = __sync_fetch_and_or(&v->flags, SLUICE_CT_CLOSING);
+
+		return (old & (SLUICE_CT_CLOSING | SLUICE_CT_REVNAT)) ==
+		       SLUICE_CT_REVNAT;
+	}
+	return 0;
 }
 
 /* The end record of a local endpoint (ep may be NULL: not local). */
@@ -130,30 +175,78 @@ static __always_inline int sluice_ct_end_is(const struct sluice_ct_end *e,
 	       a[0] == b[0] && a[1] == b[1] && a[2] == b[2];
 }
 
-/* Returns 0 or SLUICE_DROP_CT_FULL. init/resp: the local endpoints at the
- * initiator's (this packet's source) and responder's end, or NULL. */
-static __always_inline int
-sluice_ct_create(const struct sluice_flow *f, const struct sluice_ct_key *k,
-		 int rev, __u64 now, __u32 epoch, __u32 rule, __u32 src_id,
-		 __u32 dst_id, const struct sluice_endpoint *init,
-		 const struct sluice_endpoint *resp)
+/* A zeroed scratch value to build a new entry in (NULL: cannot happen
+ * for a 1-entry array, but the verifier wants the check). */
+static __always_inline struct sluice_ct_value *sluice_ct_new_value(void)
 {
-	struct sluice_ct_value v = {
-		.created = now,
-		.last_seen = now,
-		.flags = rev ? SLUICE_CT_KEY_SWAPPED : 0,
-		.rule_id = rule,
-		.src_identity = src_id,
-		.dst_identity = dst_id,
-		.ep_epoch = epoch,
-	};
+	__u32 zero = 0;
+	struct sluice_ct_value *v =
+		bpf_map_lookup_elem(&sluice_ct_scratch, &zero);
 
-	sluice_ct_end_of(&v.ends[0], init);
-	sluice_ct_end_of(&v.ends[1], resp);
-	if (bpf_map_update_elem(&sluice_ct, k, &v, BPF_NOEXIST) &&
+	if (v)
+		__builtin_memset(v, 0, sizeof(*v));
+	return v;
+}
+
+/* Inserts a new entry unless the connection has one already (another CPU
+ * won the race: that one stays). 0 or SLUICE_DROP_CT_FULL. */
+static __always_inline int sluice_ct_insert(const struct sluice_ct_key *k,
+					    const struct sluice_ct_value *v)
+{
+	if (bpf_map_update_elem(&sluice_ct, k, v, BPF_NOEXIST) &&
 	    !bpf_map_lookup_elem(&sluice_ct, k))
 		return SLUICE_DROP_CT_FULL;
 	return 0;
+}
+
+/* Returns 0 or SLUICE_DROP_CT_FULL. init/resp: the local endpoints at the
+ * initiator's (this packet's source) and responder's end, or NULL. x: the
+ * service translation of the connection (NULL or inactive: none); f and k
+ * are of the translated packet. A new service connection also gets its
+ * service entry, keyed by the tuple the client sent. */
+static __always_inline int
+sluice_ct_create(const struct sluice_flow *f, struct sluice_ct_key *k,
+		 int rev, __u64 now, __u32 epoch, __u32 rule, __u32 src_id,
+		 __u32 dst_id, const struct sluice_endpoint *init,
+		 const struct sluice_endpoint *resp,
+		 const struct sluice_lb_xlate *x)
+{
+	struct sluice_ct_value *v = sluice_ct_new_value();
+	int rc;
+
+	if (!v)
+		return SLUICE_DROP_CT_FULL;
+	v->created = now;
+	v->last_seen = now;
+	v->flags = rev ? SLUICE_CT_KEY_SWAPPED : 0;
+	v->rule_id = rule;
+	v->src_identity = src_id;
+	v->dst_identity = dst_id;
+	v->ep_epoch = epoch;
+	sluice_ct_end_of(&v->ends[0], init);
+	sluice_ct_end_of(&v->ends[1], resp);
+	if (!x || !x->active)
+		return sluice_ct_insert(k, v);
+	v->flags |= SLUICE_CT_REVNAT | (x->hairpin ? SLUICE_CT_HAIRPIN : 0);
+	__builtin_memcpy(v->nat_addr, x->front, 16);
+	v->nat_port = x->front_port;
+	v->backend_id = x->backend_id;
+	v->svc_id = x->svc_id;
+	rc = sluice_ct_insert(k, v);
+	if (rc || !x->created)
+		return rc;
+	/* The service entry: what established packets of the client's tuple
+	 * are translated to. No delivery ends: those are the connection
+	 * entry's. */
+	rev = sluice_ct_key_of_addrs((const __u32 *)x->orig_saddr,
+				     (const __u32 *)x->front, f->sport,
+				     x->front_port, f->proto, f->family, k);
+	v->flags = SLUICE_CT_SVC | (rev ? SLUICE_CT_KEY_SWAPPED : 0) |
+		   (x->hairpin ? SLUICE_CT_HAIRPIN : 0);
+	__builtin_memcpy(v->nat_addr, x->back, 16);
+	v->nat_port = x->back_port;
+	__builtin_memset(v->ends, 0, sizeof(v->ends));
+	return sluice_ct_insert(k, v);
 }
 
 #endif

@@ -35,7 +35,10 @@ struct sluice_flow {
 	__u8 saddr[16]; /* offset 12, 4-aligned: read as __u32 words */
 	__u8 daddr[16];
 	__u8 icmp_type;
-	__u8 pad[3];
+	__u8 pad;
+	__u16 l3_off; /* of the IP header, from data (NAT rewrites) */
+	__u16 l4_off; /* of the L4 header (not valid for later fragments) */
+	__u16 pad2;
 };
 
 #define SLUICE_TCP_FIN 0x01
@@ -104,6 +107,8 @@ static __always_inline int sluice_parse_flow(void *data, void *data_end,
 	}
 l4:
 	f->proto = proto;
+	f->l3_off = l3->l3_off;
+	f->l4_off = off;
 	if (f->frag == SLUICE_FRAG_LATER)
 		return 0;
 	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP ||

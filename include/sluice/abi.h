@@ -10,10 +10,11 @@
 #include <linux/types.h>
 #include "drop_reasons.h"
 #include "lxc_abi.h"
+#include "lb_abi.h"
 
 /* Bumped whenever a pinned map's key/value layout changes; the agent keeps
  * pins of different layouts apart (see docs/architecture.md). */
-#define SLUICE_ABI_VERSION 1
+#define SLUICE_ABI_VERSION 2
 
 /* ---- map names (also the pin file names under <bpffs>/maps/) ---------- */
 #define SLUICE_MAP_PF_V4 "sluice_pf_v4"

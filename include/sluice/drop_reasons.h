@@ -28,7 +28,15 @@
 	X(IPV6_EXT_UNSUPPORTED, 8, "ipv6-ext-unsupported",                     \
 	  "an IPv6 extension header chain that is too long or unknown")        \
 	X(UNKNOWN_ENDPOINT, 9, "unknown-endpoint",                             \
-	  "a packet on a pod device the agent has no endpoint for")
+	  "a packet on a pod device the agent has no endpoint for")            \
+	X(LB_NO_BACKEND, 10, "lb-no-backend",                                  \
+	  "a new connection to a service without a ready backend (rejected "   \
+	  "with TCP RST or ICMP unreachable)")                                 \
+	X(LB_BACKENDS_AT_CAP, 11, "lb-backends-at-cap",                        \
+	  "every backend tried for a new service connection is at its "        \
+	  "connection cap (circuit breaker)")                                  \
+	X(LB_NAT_FAILED, 12, "lb-nat-failed",                                  \
+	  "rewriting a service packet's addresses or checksums failed")
 
 enum sluice_drop_reason {
 	SLUICE_DROP_NONE = 0,

@@ -111,6 +111,18 @@ enum sluice_ct_flags {
 	SLUICE_CT_SEEN_REPLY = 1 << 0,
 	SLUICE_CT_CLOSING = 1 << 1,     /* FIN or RST seen: short timeout */
 	SLUICE_CT_KEY_SWAPPED = 1 << 2, /* the initiator is the key's daddr end */
+	/* A service entry: keyed by the tuple the client sent (client ->
+	 * frontend); nat_addr/nat_port are the backend the connection was
+	 * given. Packets of it are translated, then find their connection
+	 * entry by the translated tuple. */
+	SLUICE_CT_SVC = 1 << 3,
+	/* A connection entry of a translated (service) connection: packets
+	 * from the responder get source nat_addr/nat_port (the frontend). */
+	SLUICE_CT_REVNAT = 1 << 4,
+	/* Hairpin: the client is its own backend. The service entry also
+	 * rewrites the source to the hairpin address; replies (from the
+	 * backend to that address) go back to the backend's own address. */
+	SLUICE_CT_HAIRPIN = 1 << 5,
 };
 
 /* A local endpoint at one end of a connection: what delivery to it needs
@@ -134,8 +146,13 @@ struct sluice_ct_value {
 	 * packet of the connection is delivered from ends[] without any
 	 * endpoint lookup; otherwise both ends are resolved again once. */
 	__u32 ep_epoch;
-	__u32 pad;
+	__u32 backend_id; /* SLUICE_CT_SVC: the backend given (lb_abi.h) */
 	struct sluice_ct_end ends[2]; /* [0] initiator, [1] responder */
+	/* SLUICE_CT_SVC: the backend; SLUICE_CT_REVNAT: the frontend. */
+	__u8 nat_addr[16];
+	__be16 nat_port;
+	__u16 svc_pad;
+	__u32 svc_id; /* SLUICE_CT_SVC: the backend set it was chosen from */
 };
 
 /* Canonical order of a connection's two ends: 1 when the end {d, dp}

@@ -148,6 +148,7 @@ void add_floor_cases(Bench &b); // "xdp/empty": the XDP floor
 void add_prefilter_cases(Bench &b);
 void add_tc_floor_cases(Bench &b); // "tc/empty": the TC floor (policy_cases.cpp)
 void add_policy_cases(Bench &b); // sluice_lxc: new/established/denied x policy size
+void add_lb_tc_cases(Bench &b); // sluice_lxc: ClusterIP new/established x services (policy_cases.cpp)
 void check_restore_facility(); // self-test of restore.h; throws VerifyError
 
 // Printing.

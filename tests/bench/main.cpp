@@ -68,6 +68,7 @@ int main(int argc, char **argv)
 			add_restore_cases(b);
 		add_tc_floor_cases(b);
 		add_policy_cases(b);
+		add_lb_tc_cases(b);
 		// Later groups (load balancer) are added here.
 		if (list) {
 			for (const Case &c : b.cases())

@@ -15,6 +15,16 @@
 //                              (three policy misses, drop counter, drop event)
 //   policy/denied/1k-noevent   the same with drop events off (breakdown)
 //   policy/reply/1             B's reply to A's connection, at B's veth
+//   tc/wrap0/empty             the restore-only TC wrapper (no port change)
+//                              around sluice_empty_tc
+//   lb/clusterip/new/N         pod A -> a ClusterIP:80 among N services, a
+//                              NEW connection per iteration: CT miss, service
+//                              lookup, random slot, backend, DNAT, CT entries
+//                              (service + connection), redirect to local pod
+//                              B:8080; through tc/wrap/empty
+//   lb/clusterip/established/N the same connection established: service
+//                              entry hit, DNAT, connection entry hit,
+//                              deliver; through tc/wrap0/empty
 //
 // N = 1, 1k, 100k entries in A's inner policy map (the allow rule for B's
 // identity is one of them). Each size is its own skeleton instance (own
@@ -430,6 +440,139 @@ void add_policy_cases(Bench &b)
 		};
 		b.add(std::move(rp));
 	}
+}
+
+namespace {
+
+const uint32_t kVip = ipv4(10, 96, 0, 10);
+constexpr uint16_t kBackendPort = 8080;
+
+// N frontends: the measured one (kVip:80 -> B:8080) and N-1 fillers
+// (other addresses, each its own backend set naming B), as the agent
+// writes them.
+void add_services(LxcObj &o, size_t n)
+{
+	const int svc_fd = bpf_map__fd(o.skel->maps.sluice_lb_svc);
+	const int slot_fd = bpf_map__fd(o.skel->maps.sluice_lb_slots);
+	const uint32_t be_id = 1;
+	sluice_lb_backend be{};
+	std::memcpy(be.addr, o.b.ipv4, 4);
+	be.family = AF_INET;
+	be.port = htons(kBackendPort);
+	must(bpf_map_update_elem(bpf_map__fd(o.skel->maps.sluice_lb_be), &be_id, &be, BPF_ANY),
+	     "sluice_lb_be");
+	for (uint32_t i = 0; i < n; i++) {
+		sluice_lb_svc_key k{};
+		const uint32_t a = htonl(i == 0 ? kVip : ipv4(10, 100, 0, 0) + i);
+		std::memcpy(k.addr, &a, 4);
+		k.port = htons(kDport);
+		k.proto = IPPROTO_TCP;
+		k.family = AF_INET;
+		sluice_lb_svc v{};
+		v.svc_id = i + 1;
+		v.count = 1;
+		sluice_lb_slot_key sk{i + 1, 0};
+		must(bpf_map_update_elem(slot_fd, &sk, &be_id, BPF_ANY), "sluice_lb_slots");
+		must(bpf_map_update_elem(svc_fd, &k, &v, BPF_ANY), "sluice_lb_svc");
+	}
+}
+
+} // namespace
+
+void add_lb_tc_cases(Bench &b)
+{
+	const Bytes syn = tcp4_frame(kA, kVip, kSport, kDport);
+	const Bytes ack = tcp4_frame(kA, kVip, kSport, kDport, 6, kTcpAck);
+	const Bytes ctx = sk_buff_ctx(kDev);
+	{
+		auto e = load_empty_tc();
+		b.keep(e);
+		auto w = TcRestore::wrap(bpf_program__fd(e->progs.sluice_empty_tc), ack);
+		b.keep(w);
+		Case c;
+		c.name = "tc/wrap0/empty";
+		c.what = "TC restore wrapper without port change around the empty TC program: the "
+			 "wrapper's own cost for fixed-tuple paths";
+		c.hook = Hook::Tc;
+		c.baseline = "tc/empty";
+		c.ctx = ctx;
+		c.prog_fd = w->fd();
+		c.packet = ack;
+		c.expect_verdict = TC_ACT_OK;
+		c.prepare = [w] { w->reset(); };
+		b.add(c);
+	}
+	std::vector<Case> est;
+	for (size_t n : {size_t(1), size_t(1000), size_t(100000)}) {
+		const std::string sz = size_name(n);
+		if (!b.selected("lb/clusterip/new/" + sz) && !b.selected("lb/clusterip/established/" + sz))
+			continue;
+		auto o = load_lxc(1);
+		LxcObj *op = o.get();
+		b.keep(o);
+		o->a.flags = 0; // no policy: the load balancer alone
+		add_local(*o, o->a);
+		act_as(*o, o->a);
+		add_services(*o, n);
+		const Bytes syn_out = delivered(tcp4_frame(kA, kB, kSport, kBackendPort), o->b);
+		const Bytes ack_out =
+			delivered(tcp4_frame(kA, kB, kSport, kBackendPort, 6, kTcpAck), o->b);
+
+		Case c;
+		c.hook = Hook::Tc;
+		c.baseline = "tc/empty";
+		c.ctx = ctx;
+
+		auto w = TcRestore::wrap(o->out_fd(), syn, kTcp4SportOff);
+		b.keep(w);
+		Case nw = c;
+		nw.name = "lb/clusterip/new/" + sz;
+		nw.what = "pod A -> ClusterIP:80 (" + std::to_string(n) + " services), a new connection "
+			  "per iteration: service lookup, random slot, DNAT, 2 CT entries, redirect "
+			  "to B:8080; through tc/wrap/empty";
+		nw.wrapper_floor = "tc/wrap/empty";
+		nw.prog_fd = w->fd();
+		nw.packet = syn;
+		nw.expect_verdict = TC_ACT_REDIRECT;
+		nw.expect_out = syn_out;
+		nw.repeat = kNewRepeat / 2; // two CT entries per connection
+		nw.prepare = [op, w] {
+			ct_clear(*op);
+			w->reset();
+		};
+		nw.check = [op](const RunResult &) {
+			if (ct_count(*op) != 2)
+				throw VerifyError("lb/clusterip/new: one run must create a service and a "
+						  "connection entry");
+		};
+		b.add(std::move(nw));
+
+		auto w0 = TcRestore::wrap(o->out_fd(), ack);
+		b.keep(w0);
+		Case es = c;
+		es.name = "lb/clusterip/established/" + sz;
+		es.what = "the same connection established (ACK): service entry hit, DNAT, connection "
+			  "entry hit, deliver; " + std::to_string(n) + " services; through tc/wrap0/empty";
+		es.wrapper_floor = "tc/wrap0/empty";
+		es.prog_fd = w0->fd();
+		es.packet = ack;
+		es.expect_verdict = TC_ACT_REDIRECT;
+		es.expect_out = ack_out;
+		es.prepare = [op, syn, ctx, w0] {
+			ct_clear(*op);
+			w0->reset();
+			const RunResult r = test_run(op->out_fd(), syn, 1, ctx);
+			if (r.retval != TC_ACT_REDIRECT || ct_count(*op) != 2)
+				throw VerifyError("lb/clusterip/established: the opening SYN failed");
+		};
+		es.check_timed = [op, name = es.name](const RunResult &, uint32_t) {
+			if (ct_count(*op) != 2)
+				throw VerifyError(name + ": the established path created CT entries");
+		};
+		est.push_back(std::move(es));
+	}
+	for (Case &c : est)
+		b.add(std::move(c));
 }
 
 } // namespace sluice::bench

@@ -263,6 +263,13 @@ PacketBuilder& PacketBuilder::tcp(uint16_t sport, uint16_t dport, uint8_t flags,
   return *this;
 }
 
+PacketBuilder& PacketBuilder::tcp_options(Bytes options) {
+  if (options.size() > 40) throw std::invalid_argument("TCP options > 40 bytes");
+  options.resize((options.size() + 3) / 4 * 4, 0);  // EOL padding
+  tcp_options_ = std::move(options);
+  return *this;
+}
+
 PacketBuilder& PacketBuilder::udp(uint16_t sport, uint16_t dport) {
   l4_ = L4::Udp;
   sport_ = sport;
@@ -275,6 +282,14 @@ PacketBuilder& PacketBuilder::icmp_echo(uint16_t id, uint16_t seq, bool reply) {
   echo_id_ = id;
   echo_seq_ = seq;
   echo_reply_ = reply;
+  return *this;
+}
+
+PacketBuilder& PacketBuilder::icmp(uint8_t type, uint8_t code, uint32_t rest) {
+  l4_ = L4::Icmp;
+  icmp_type_ = type;
+  icmp_code_ = code;
+  icmp_rest_ = rest;
   return *this;
 }
 
@@ -302,7 +317,8 @@ uint8_t PacketBuilder::l4_number() const {
   switch (l4_) {
     case L4::Tcp: return PROTO_TCP;
     case L4::Udp: return PROTO_UDP;
-    case L4::Echo: return l3_ == L3::V6 ? PROTO_ICMPV6 : PROTO_ICMP;
+    case L4::Echo:
+    case L4::Icmp: return l3_ == L3::V6 ? PROTO_ICMPV6 : PROTO_ICMP;
     case L4::None: break;
   }
   return raw_proto_;
@@ -334,11 +350,12 @@ Bytes PacketBuilder::l4_segment() const {
       put16(s, dport_);
       put32(s, seq_);
       put32(s, ack_);
-      s.push_back(5 << 4);  // data offset: 5 words, no options
+      s.push_back((5 + tcp_options_.size() / 4) << 4);  // data offset
       s.push_back(tcp_flags_);
       put16(s, window_);
       put16(s, 0);  // checksum
       put16(s, 0);  // urgent pointer
+      s.insert(s.end(), tcp_options_.begin(), tcp_options_.end());
       csum_at = 16;
       break;
     case L4::Udp:
@@ -360,6 +377,14 @@ Bytes PacketBuilder::l4_segment() const {
       put16(s, echo_id_);
       put16(s, echo_seq_);
       csum_at = 2;
+      break;
+    case L4::Icmp:
+      s.push_back(icmp_type_);
+      s.push_back(icmp_code_);
+      put16(s, 0);
+      put32(s, icmp_rest_);
+      csum_at = 2;
+      pseudo = l3_ == L3::V6;  // ICMPv4 sums only its own bytes
       break;
     case L4::None:
       return payload_;

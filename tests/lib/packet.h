@@ -104,9 +104,16 @@ class PacketBuilder {
 
   PacketBuilder& tcp(uint16_t sport, uint16_t dport, uint8_t flags,
                      uint32_t seq = 0, uint32_t ack = 0, uint16_t window = 65535);
+  // Raw TCP option bytes; zero-padded (EOL) to a multiple of 4, the data
+  // offset follows. More than 40 bytes throw.
+  PacketBuilder& tcp_options(Bytes options);
   PacketBuilder& udp(uint16_t sport, uint16_t dport);
   // Echo request (or reply) as ICMP for IPv4, ICMPv6 for IPv6.
   PacketBuilder& icmp_echo(uint16_t id, uint16_t seq, bool reply = false);
+  // Any ICMP (IPv4) or ICMPv6 (IPv6) message: type, code, the 4 bytes
+  // after the checksum (`rest`, e.g. unused / MTU / pointer), then the
+  // payload; e.g. icmp(3, 3).payload(quoted) for a port unreachable.
+  PacketBuilder& icmp(uint8_t type, uint8_t code, uint32_t rest = 0);
   // Upper-layer protocol number without a header (raw payload after L3).
   PacketBuilder& l4_proto(uint8_t proto);
 
@@ -125,7 +132,7 @@ class PacketBuilder {
 
  private:
   enum class L3 { None, V4, V6 };
-  enum class L4 { None, Tcp, Udp, Echo };
+  enum class L4 { None, Tcp, Udp, Echo, Icmp };
   struct Ext { uint8_t type; Bytes body; };  // body excludes nexthdr byte
 
   bool non_first_fragment() const { return frag_off_ != 0; }
@@ -149,8 +156,11 @@ class PacketBuilder {
   L4 l4_ = L4::None;
   uint8_t raw_proto_ = PROTO_NONE;
   uint16_t sport_ = 0, dport_ = 0, window_ = 0, echo_id_ = 0, echo_seq_ = 0;
+  uint8_t icmp_type_ = 0, icmp_code_ = 0;
+  uint32_t icmp_rest_ = 0;
   uint32_t seq_ = 0, ack_ = 0;
   uint8_t tcp_flags_ = 0;
+  Bytes tcp_options_;
   bool echo_reply_ = false;
   Bytes payload_;
   std::optional<size_t> truncate_;

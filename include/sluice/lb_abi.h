@@ -1,0 +1,146 @@
+/* ABI of the service load balancer: frontends, backend selection (random
+ * slots, Maglev tables, ClientIP affinity), backends and per-backend
+ * connection counts. Written by the agent's LbEngine (agent/lb/engine.*),
+ * read by sluice_lxc (ClusterIP at the pod's TC hook) and, for NodePort
+ * and LoadBalancer, by sluice_xdp. Packet walks: docs/design-services.md.
+ * Included by abi.h. */
+#ifndef SLUICE_LB_ABI_H
+#define SLUICE_LB_ABI_H
+
+#include <linux/types.h>
+
+#define SLUICE_MAP_LB_SVC "sluice_lb_svc"
+#define SLUICE_MAP_LB_SLOTS "sluice_lb_slots"
+#define SLUICE_MAP_LB_MAGLEV "sluice_lb_maglev"
+#define SLUICE_MAP_LB_BE "sluice_lb_be"
+#define SLUICE_MAP_LB_AFFINITY "sluice_lb_aff"
+#define SLUICE_MAP_LB_BE_CONNS "sluice_lb_conns"
+
+#define SLUICE_LB_SVC_MAX 262144u      /* frontends (address, port, proto) */
+#define SLUICE_LB_SVC_IDS_MAX 262144u  /* backend sets (svc ids 1..max-1) */
+#define SLUICE_LB_SLOTS_MAX (1u << 20) /* random-selection slots, all sets */
+#define SLUICE_LB_SLOTS_PER_SVC 1024u  /* slots of one backend set */
+#define SLUICE_LB_BE_MAX (1u << 20)
+#define SLUICE_LB_AFFINITY_MAX (256u * 1024)
+#define SLUICE_LB_MAGLEV_BLOCK 16 /* backend ids per inner-map value */
+#define SLUICE_LB_MAGLEV_M_MAX 131071u
+/* Retries when the picked backend is at its connection cap. */
+#define SLUICE_LB_CAP_TRIES 8
+
+/* Source address of hairpinned packets (a pod reaching itself through a
+ * service): without it the pod would answer itself inside its own netns and
+ * never cross the hook that reverses the translation. 169.254.42.1 and, for
+ * IPv6, 100::42 (RFC 6666 discard prefix). */
+#define SLUICE_LB_HAIRPIN_V4 0xa9fe2a01u /* host order */
+#define SLUICE_LB_HAIRPIN_V6_W0 0x01000000u /* "100::42" as __u32 words, */
+#define SLUICE_LB_HAIRPIN_V6_W3 0x00000042u /* host order per word */
+
+enum sluice_lb_scope {
+	SLUICE_LB_SCOPE_INTERNAL = 0, /* from pods/the node: ClusterIP path */
+	SLUICE_LB_SCOPE_EXTERNAL = 1, /* from outside: NodePort/LB at XDP */
+};
+
+/* sluice_lb_svc key: a frontend. ClusterIPs, externalIPs and load-balancer
+ * ingress IPs with the service port, node addresses with the node port. */
+struct sluice_lb_svc_key {
+	__u8 addr[16]; /* IPv4 in the first 4 bytes, rest zero */
+	__be16 port;
+	__u8 proto;  /* IPPROTO_TCP/UDP/SCTP */
+	__u8 family; /* AF_INET / AF_INET6 */
+	__u8 scope;  /* enum sluice_lb_scope */
+	__u8 pad[3];
+};
+
+enum sluice_lb_svc_flags {
+	SLUICE_LB_MAGLEV = 1 << 0,   /* select by sluice_lb_maglev, else slots */
+	SLUICE_LB_AFFINITY = 1 << 1, /* sessionAffinity: ClientIP */
+	SLUICE_LB_EXT_LOCAL = 1 << 2, /* externalTrafficPolicy: Local (no SNAT) */
+};
+
+/* sluice_lb_svc value. svc_id names the backend set: slots {svc_id, i} for
+ * i < count, or the Maglev table at sluice_lb_maglev[svc_id] with M
+ * entries. count == 0 means no backend may take a new connection (none
+ * ready, all terminating): new connections are rejected. */
+struct sluice_lb_svc {
+	__u32 svc_id;
+	__u16 count;       /* random slots in use (also > 0 for Maglev) */
+	__u16 flags;       /* enum sluice_lb_svc_flags */
+	__u32 maglev_m;    /* Maglev table size (prime), 0 without Maglev */
+	__u32 affinity_s;  /* ClientIP affinity timeout, seconds */
+	__u32 conn_cap;    /* max connections per backend, 0 = unlimited */
+	__u32 pad;
+};
+
+/* sluice_lb_slots key (HASH, SLUICE_LB_SLOTS_MAX): slot i of a backend
+ * set; value __u32 backend id. A backend of weight w fills w slots (the
+ * agent scales weights so a set fits SLUICE_LB_SLOTS_PER_SVC). */
+struct sluice_lb_slot_key {
+	__u32 svc_id;
+	__u32 slot;
+};
+
+/* One value of a Maglev inner table: slot s of the table is
+ * ids[s % 16] of entry s / 16. */
+struct sluice_lb_maglev_block {
+	__u32 ids[SLUICE_LB_MAGLEV_BLOCK];
+};
+
+/* sluice_lb_be (HASH key __u32 backend id, 1..): where a backend is. */
+struct sluice_lb_backend {
+	__u8 addr[16];
+	__be16 port;
+	__u8 family;
+	__u8 flags; /* reserved */
+	__u32 pad;
+};
+
+/* sluice_lb_aff (LRU_HASH): ClientIP affinity, written by the datapath. */
+struct sluice_lb_affinity_key {
+	__u8 addr[16]; /* client */
+	__u32 svc_id;
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct sluice_lb_affinity {
+	__u64 last_seen; /* bpf_jiffies64() */
+	__u32 backend_id;
+	__u32 pad;
+};
+
+/* Hash of a flow for Maglev: the same on every node, so a flow reaching
+ * the service through any node picks the same backend. Addresses as four
+ * native-endian words (like sluice_ct_swapped), ports in network order. */
+static inline __u32 sluice_lb_mix(__u32 h, __u32 v)
+{
+	v *= 0xcc9e2d51u;
+	v = (v << 15) | (v >> 17);
+	v *= 0x1b873593u;
+	h ^= v;
+	h = (h << 13) | (h >> 19);
+	return h * 5 + 0xe6546b64u;
+}
+
+static inline __u32 sluice_lb_flow_hash(const __u32 *s, const __u32 *d,
+					__be16 sp, __be16 dp, __u8 proto)
+{
+	__u32 h = 0x5c1eu;
+
+	h = sluice_lb_mix(h, s[0]);
+	h = sluice_lb_mix(h, s[1]);
+	h = sluice_lb_mix(h, s[2]);
+	h = sluice_lb_mix(h, s[3]);
+	h = sluice_lb_mix(h, d[0]);
+	h = sluice_lb_mix(h, d[1]);
+	h = sluice_lb_mix(h, d[2]);
+	h = sluice_lb_mix(h, d[3]);
+	h = sluice_lb_mix(h, ((__u32)sp << 16) | dp);
+	h = sluice_lb_mix(h, proto);
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ (h >> 16);
+}
+
+#endif
