@@ -14,7 +14,9 @@
 #
 # Then sluice-policy-scale reports the control plane: time and peak memory
 # to compile 1,000 NetworkPolicies over 1,000 pods into the maps, and the
-# time to apply one changed policy with those in place.
+# time to apply one changed policy with those in place, and sluice-lb-scale
+# the load balancer's: 10,000 Services x 10 backends into the maps, then
+# the latency of one changed backend.
 #
 # Benchmarks report, they do not assert: the exit status is non-zero only if
 # the bench could not run or a case returned the wrong verdict.
@@ -39,7 +41,7 @@ fi
 # Build output goes to stderr so that stdout is only the results table.
 {
 	cmake -S . -B "$build"
-	cmake --build "$build" -j"$(nproc)" --target sluice-bench sluice-policy-scale
+	cmake --build "$build" -j"$(nproc)" --target sluice-bench sluice-policy-scale sluice-lb-scale
 } >&2
 
 "$build/bin/sluice-bench" "$@"
@@ -51,4 +53,13 @@ if [[ ${SLUICE_POLICY_SCALE:-1} != 0 ]]; then
 	echo
 	# shellcheck disable=SC2086  # word splitting of the extra flags is intended
 	"$build/bin/sluice-policy-scale" ${SLUICE_POLICY_SCALE_ARGS:-}
+fi
+
+# Control plane: Services and backends into the load-balancer maps (10,000
+# Services x 10 backends by default; SLUICE_LB_SCALE_ARGS adds flags, e.g.
+# "--algorithm maglev --json lb.json"; SLUICE_LB_SCALE=0 skips it).
+if [[ ${SLUICE_LB_SCALE:-1} != 0 ]]; then
+	echo
+	# shellcheck disable=SC2086  # word splitting of the extra flags is intended
+	"$build/bin/sluice-lb-scale" ${SLUICE_LB_SCALE_ARGS:-}
 fi

@@ -231,18 +231,53 @@ class AgentService final : public v1::Agent::Service {
                        {"identity", e.identity},
                        {"ips", ips}});
       }
+    } else if (kind == "lb" || kind == "loadbalancer") {
+      // Read back from the maps (what the datapath sees), one row per
+      // frontend: `sluicectl lb list`.
+      auto rows = a_.lb().list();
+      if (!rows) return grpc::Status(grpc::StatusCode::INTERNAL, rows.error());
+      for (const auto& row : *rows)
+        if (q->namespace_().empty() ||
+            row.service.rfind(q->namespace_() + "/", 0) == 0)
+          out.push_back(lb_json(row));
     } else {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "kind: unsupported value \"" + kind +
                               "\": supported values: namespaces, pods, "
                               "networkpolicies, services, endpointslices, "
-                              "endpoints, identities");
+                              "endpoints, identities, lb");
     }
     r->set_json(out.dump());
     return grpc::Status::OK;
   }
 
  private:
+  static nlohmann::json lb_json(const LbEngine::FrontendRow& r) {
+    const auto& v = r.value;
+    nlohmann::json backends = nlohmann::json::array();
+    for (const auto& b : r.backends) {
+      nlohmann::json j{{"id", b.id}, {"share", b.share}};
+      j["address"] = b.addr ? b.addr->str() : "";
+      if (b.weight) j["weight"] = b.weight;
+      backends.push_back(j);
+    }
+    nlohmann::json j{
+        {"id", v.svc_id},
+        {"frontend", r.key.str()},
+        {"scope", r.key.scope == SLUICE_LB_SCOPE_EXTERNAL ? "external"
+                                                          : "internal"},
+        {"service", r.service},
+        {"port", r.port},
+        {"algorithm", v.flags & SLUICE_LB_MAGLEV ? "maglev" : "random"},
+        {"count", v.count},
+        {"backends", backends}};
+    if (v.flags & SLUICE_LB_MAGLEV) j["maglevTableSize"] = v.maglev_m;
+    if (v.flags & SLUICE_LB_AFFINITY) j["affinitySeconds"] = v.affinity_s;
+    if (v.conn_cap) j["maxConnectionsPerBackend"] = v.conn_cap;
+    if (v.flags & SLUICE_LB_EXT_LOCAL) j["externalTrafficLocal"] = true;
+    return j;
+  }
+
   static std::string origin(const v1::ManifestRequest& q) {
     return q.origin().empty() ? "manifest" : q.origin();
   }

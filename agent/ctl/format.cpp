@@ -189,6 +189,55 @@ std::string endpoint_slices_text(const nlohmann::json& items) {
   return table(rows);
 }
 
+// Like `cilium service list`: the frontend's row carries the first
+// backend, the others follow on rows of their own. A backend shows its
+// configured weight and its share of the slots (random) or table entries
+// (Maglev) as the maps hold them.
+std::string lb_text(const nlohmann::json& items) {
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "FRONTEND", "SCOPE", "SERVICE", "ALGORITHM", "FLAGS",
+       "BACKENDS"}};
+  for (const auto& i : items) {
+    std::vector<std::string> flags;
+    if (i.contains("affinitySeconds"))
+      flags.push_back("affinity " +
+                      std::to_string(i["affinitySeconds"].get<uint32_t>()) + "s");
+    if (i.contains("maxConnectionsPerBackend"))
+      flags.push_back(
+          "cap " +
+          std::to_string(i["maxConnectionsPerBackend"].get<uint32_t>()));
+    if (i.value("externalTrafficLocal", false)) flags.push_back("ext-local");
+    std::string svc = i.value("service", "");
+    if (svc.empty()) svc = "?";
+    else if (!i.value("port", "").empty()) svc += ":" + i.value("port", "");
+    std::string algo = i.value("algorithm", "random");
+    if (i.contains("maglevTableSize"))
+      algo += " " + std::to_string(i["maglevTableSize"].get<uint32_t>());
+    const auto backends = i.value("backends", nlohmann::json::array());
+    uint64_t total = 0;
+    for (const auto& b : backends) total += b.value("share", 0u);
+    std::vector<std::string> lines;
+    for (const auto& b : backends) {
+      std::string l = b.value("address", "");
+      if (l.empty()) l = "id " + std::to_string(b.value("id", 0u)) + " (missing)";
+      const uint64_t pct = total ? (100 * b.value("share", 0u) + total / 2) / total : 0;
+      l += " (";
+      if (b.contains("weight"))
+        l += "weight " + std::to_string(b["weight"].get<uint32_t>()) + ", ";
+      lines.push_back(l + std::to_string(pct) + "%)");
+    }
+    if (lines.empty()) lines.push_back("(no backends: rejecting)");
+    else lines[0] = std::to_string(lines.size()) + " active: " + lines[0];
+    rows.push_back({std::to_string(i.value("id", 0u)), i.value("frontend", ""),
+                    i.value("scope", ""), svc, algo,
+                    flags.empty() ? "-" : joined(flags, ", "), lines[0]});
+    const std::string indent(std::to_string(lines.size()).size() + 9, ' ');
+    for (size_t k = 1; k < lines.size(); k++)
+      rows.push_back({"", "", "", "", "", "", indent + lines[k]});
+  }
+  return table(rows);
+}
+
 std::string get_text(const std::string& kind, const nlohmann::json& items) {
   std::ostringstream o;
   auto labels = [](const nlohmann::json& l) {
@@ -208,6 +257,7 @@ std::string get_text(const std::string& kind, const nlohmann::json& items) {
     return services_text(items);
   if (kind == "endpointslices" || kind == "endpointslice")
     return endpoint_slices_text(items);
+  if (kind == "lb" || kind == "loadbalancer") return lb_text(items);
   o << std::left << std::setw(16) << "NAMESPACE" << std::setw(28) << "NAME"
     << "LABELS\n";
   for (const auto& i : items) {

@@ -16,6 +16,8 @@ std::string drop_reasons_text();
 std::string get_text(const std::string& kind, const nlohmann::json& items);
 std::string services_text(const nlohmann::json& items);
 std::string endpoint_slices_text(const nlohmann::json& items);
+// `sluicectl lb list`: one row per frontend, its backends below it.
+std::string lb_text(const nlohmann::json& items);
 std::string ct_text(const v1::CtListReply& r);
 nlohmann::json ct_json(const v1::CtListReply& r);
 // A file's content, or standard input for "-".

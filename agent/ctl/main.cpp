@@ -3,6 +3,7 @@
 //   sluicectl [--socket P] prefilter add|delete CIDR... | list [-o json]
 //   sluicectl [--socket P] apply|delete -f FILE|-
 //   sluicectl [--socket P] get KIND [-n NS] [-o json]
+//   sluicectl [--socket P] lb list [-n NS] [-o json]
 //   sluicectl drop-reasons
 #include <grpcpp/grpcpp.h>
 
@@ -162,6 +163,28 @@ int main(int argc, char** argv) {
     auto j = nlohmann::json::parse(r.json());
     std::cout << (c.output == "json" ? j.dump(2) + "\n"
                                      : sluice::ctl::get_text(kind, j));
+  });
+
+  auto* lb = app.add_subcommand("lb", "service load balancer");
+  lb->require_subcommand(1);
+  auto* lb_list = lb->add_subcommand(
+      "list", "frontends and their backends, as the BPF maps hold them");
+  lb_list->add_option("-n,--namespace", ns, "only this namespace's Services");
+  lb_list->add_option("-o,--output", c.output, "text|json")
+      ->check(CLI::IsMember({"text", "json"}));
+  lb_list->callback([&] {
+    sluice::v1::GetRequest q;
+    q.set_kind("lb");
+    q.set_namespace_(ns);
+    sluice::v1::GetReply r;
+    auto s = connect(c)->Get(rpc_ctx().get(), q, &r);
+    if (!s.ok()) {
+      rc = fail(c, s);
+      return;
+    }
+    auto j = nlohmann::json::parse(r.json());
+    std::cout << (c.output == "json" ? j.dump(2) + "\n"
+                                     : sluice::ctl::lb_text(j));
   });
 
   auto* pol = app.add_subcommand("policy", "NetworkPolicy tools");

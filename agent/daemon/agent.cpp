@@ -63,6 +63,7 @@ Status Agent::start() {
       lxc_->map_fd("sluice_pol_tmpl"), lxc_->map_fd(SLUICE_MAP_IPCACHE),
       cfg_.policy.endpoint_max_entries);
   if (auto s = policy_->sync(); !s) return Error{s.error()};
+  if (auto s = start_lb(); !s) return s;
 
   // Desired state reaches the maps before the (new) program is attached.
   auto deny = DenyMaps::open({xdp_->map_fd(SLUICE_MAP_PF_V4),
@@ -86,6 +87,7 @@ Status Agent::start() {
   // policy verdict).
   ct_gc_ = std::thread([this] {
     const int fd = lxc_->map_fd(SLUICE_MAP_CT);
+    const int conns = lxc_->map_fd(SLUICE_MAP_LB_BE_CONNS);
     const CtTimeouts t{cfg_.conntrack.tcp_established,
                        cfg_.conntrack.tcp_closing, cfg_.conntrack.unreplied,
                        cfg_.conntrack.other};
@@ -93,7 +95,7 @@ Status Agent::start() {
     for (uint64_t tick = 1; !stopping_; tick++) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       if (tick % every) continue;
-      auto n = ct_gc(fd, ct_now_jiffies(), ct_hz(), t);
+      auto n = ct_gc(fd, ct_now_jiffies(), ct_hz(), t, conns);
       if (!n) spdlog::warn("conntrack gc: {}", n.error());
       else if (*n) spdlog::debug("conntrack gc: {} expired entries", *n);
     }
@@ -106,9 +108,39 @@ Status Agent::start() {
   return {};
 }
 
+Status Agent::start_lb() {
+  LbEngineConfig c;
+  c.algorithm = cfg_.lb.algorithm == "maglev" ? k8s::LbAlgorithm::Maglev
+                                              : k8s::LbAlgorithm::Random;
+  c.maglev_table_size = cfg_.lb.maglev_table_size;
+  // Read at every sync: node ports follow the devices' addresses.
+  c.node_addresses = [devices = cfg_.devices] {
+    return device_addresses(devices);
+  };
+  const lb::LbMapFds fds{lxc_->map_fd(SLUICE_MAP_LB_SVC),
+                         lxc_->map_fd(SLUICE_MAP_LB_SLOTS),
+                         lxc_->map_fd(SLUICE_MAP_LB_MAGLEV),
+                         lxc_->map_fd("sluice_lb_mg_tmpl"),
+                         lxc_->map_fd(SLUICE_MAP_LB_BE),
+                         lxc_->map_fd(SLUICE_MAP_LB_AFFINITY),
+                         lxc_->map_fd(SLUICE_MAP_LB_BE_CONNS)};
+  auto lb = LbEngine::create(*cluster_, *endpoints_, fds, std::move(c));
+  if (!lb) return Error{lb.error()};
+  lb_ = std::move(*lb);
+  // Not fatal: a desired state the maps cannot hold (capacity) must not
+  // keep the agent, and with it the API that could fix it, from starting.
+  // The pinned maps stay as they were; every reconcile retries.
+  if (auto s = lb_->sync(); !s)
+    spdlog::error("lb: initial sync failed, maps left as pinned: {}", s.error());
+  return {};
+}
+
 Status Agent::reconcile() {
   if (auto s = endpoints_->refresh_identities(); !s) return s;
   if (auto s = policy_->sync(); !s) return Error{s.error()};
+  // Backends follow endpoints too: a selector's pods are known by the
+  // addresses of local endpoints.
+  if (auto s = lb_->sync(); !s) return Error{s.error()};
   return {};
 }
 

@@ -14,6 +14,7 @@
 #include "endpoint/manager.h"
 #include "observe/event_reader.h"
 #include "identity/allocator.h"
+#include "lb/engine.h"
 #include "policy/engine.h"
 #include "prefilter/prefilter.h"
 #include "state/cluster_state.h"
@@ -47,13 +48,16 @@ class Agent {
   IdentityAllocator& identities() { return *identities_; }
   EndpointManager& endpoints() { return *endpoints_; }
   PolicyEngine& policy() { return *policy_; }
+  LbEngine& lb() { return *lb_; }
   LxcDatapath& lxc() { return *lxc_; }
-  // After desired state changed: identities (and, with the compiler,
-  // policies) follow.
+  // After desired state changed (manifests applied or deleted, endpoints
+  // added or deleted): identities, policies and the load balancer follow.
   Status reconcile();
   const BpffsLayout& layout() const { return layout_; }
 
  private:
+  Status start_lb();
+
   AgentConfig cfg_;
   BpffsLayout layout_;
   std::unique_ptr<FileStore> store_;
@@ -64,6 +68,7 @@ class Agent {
   std::unique_ptr<Ipam> ipam_;
   std::unique_ptr<EndpointManager> endpoints_;
   std::unique_ptr<PolicyEngine> policy_;
+  std::unique_ptr<LbEngine> lb_;
   std::unique_ptr<DenyMaps> deny_maps_;
   std::unique_ptr<Prefilter> prefilter_;
   std::unique_ptr<EventReader> events_;

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "common/cidr.h"
+#include "k8s/lb_annotations.h"
 #include "k8s/validation.h"
 #include "k8s/yaml_fields.h"
 
@@ -21,6 +22,15 @@ namespace {
 using namespace detail;
 
 // --- metadata and selectors -------------------------------------------------
+
+// Sluice's own load-balancer annotations are checked like fields: a typo
+// in a weight must not silently become "weight 100".
+void validate_lb_annotations(const ObjectMeta& m, bool service) {
+  if (auto p = lb_annotation_problem(m, service))
+    fail("metadata.annotations[" + p->key + "]",
+         "Invalid value " + quote(m.annotations.at(p->key)) + ": " +
+             p->problem);
+}
 
 // ValidateLabels reports at the map's path, naming the offending key/value.
 void validate_labels(const Labels& labels, const std::string& path) {
@@ -150,6 +160,7 @@ template <>
 Pod decode_kind<Pod>(const Fields& top) {
   Pod pod;
   pod.meta = decode_meta<Pod>(top["metadata"]);
+  validate_lb_annotations(pod.meta, false);
   Fields spec(top["spec"], "spec");
   const auto containers = list(spec["containers"], "spec.containers");
   for (size_t c = 0; c < containers.size(); c++) {
@@ -405,6 +416,7 @@ template <>
 Service decode_kind<Service>(const Fields& top) {
   Service svc;
   svc.meta = decode_meta<Service>(top["metadata"]);
+  validate_lb_annotations(svc.meta, true);
   Fields spec(top["spec"], "spec", kServiceSpecFields);
 
   const std::string type = str(spec["type"], "spec.type");
