@@ -1,0 +1,227 @@
+// Services end to end, Ginkgo style (Services.<Context>_<It>): pods
+// created by sluice-cni, Services and EndpointSlices applied with sluicectl,
+// real TCP connections from a client pod to the service address through
+// sluice_lxc's load balancer. Backends are Python servers in the pods'
+// namespaces that answer with their pod name (lb_scripts.h), so every
+// connection says which backend it reached.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "cni_fixture.h"
+#include "lb_scripts.h"
+
+namespace sluice::e2e {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Services : public CniE2E {
+ protected:
+  void SetUp() override {
+    CniE2E::SetUp();
+    if (HasFatalFailure()) return;
+    std::ofstream(tmp_ + "/server.py") << kLbServer;
+    std::ofstream(tmp_ + "/client.py") << kLbClient;
+    std::ofstream(tmp_ + "/hold.py") << kLbHold;
+    std::string yaml = "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n";
+    for (const char* p : {"client", "b", "c", "d"})
+      yaml += std::string("---\napiVersion: v1\nkind: Pod\nmetadata: {name: ") + p +
+              ", namespace: x, labels: {app: " + (p[0] == 'c' && p[1] == 'l' ? "client" : "web") +
+              "}}\nspec: {containers: [{name: s, ports: [{containerPort: 8080, name: http}]}]}\n";
+    ASSERT_EQ(apply(yaml).rc, 0);
+    for (const char* p : {"client", "b", "c", "d"}) {
+      ip_[p] = v4_of(add_pod(p));
+      ASSERT_FALSE(ip_[p].empty()) << p;
+    }
+    for (const char* p : {"b", "c", "d"})
+      pods_[p]->exec("sh -c 'timeout 300 python3 " + tmp_ + "/server.py " + p +
+                     " 8080 280 >/dev/null 2>&1 &'");
+    std::this_thread::sleep_for(300ms);
+  }
+  CmdResult apply(const std::string& yaml) { return ctl("apply -f - <<'EOF'\n" + yaml + "EOF"); }
+  // The service's cluster IPs from `sluicectl get services -o json`.
+  std::vector<std::string> cluster_ips(const std::string& name) {
+    auto r = ctl("get services -o json");
+    auto j = json::parse(r.out, nullptr, false);
+    for (const auto& s : j)
+      if (s["metadata"]["name"] == name) return s["spec"]["clusterIPs"];
+    ADD_FAILURE() << "no service " << name << ": " << r.out;
+    return {};
+  }
+  json connect(const std::string& addr, int n, int sport_base = 0) {
+    auto r = pods_["client"]->exec("python3 " + tmp_ + "/client.py " + addr + " 80 " +
+                                       std::to_string(n) + " " + std::to_string(sport_base),
+                                   120);
+    auto j = json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.out;
+    return j.is_discarded() ? json{{"counts", json::object()}, {"fail", n}} : j;
+  }
+  std::string web(const std::string& extra_meta = "", const std::string& extra_spec = "",
+                  bool selector = true) {
+    return "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: x" + extra_meta +
+           "}\nspec: {" + (selector ? "selector: {app: web}, " : "") +
+           "ipFamilyPolicy: PreferDualStack, ports: [{name: http, port: 80, "
+           "targetPort: http}]" + extra_spec + "}\n";
+  }
+  // An EndpointSlice for `web` (no selector) naming pods by condition.
+  std::string slice(const std::vector<std::pair<std::string, std::string>>& eps) {
+    std::string y = "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: "
+                    "{name: web-1, namespace: x, labels: {kubernetes.io/service-name: web}}\n"
+                    "addressType: IPv4\nports: [{name: http, port: 8080, protocol: TCP}]\n"
+                    "endpoints:\n";
+    for (const auto& [pod, cond] : eps)
+      y += "- {addresses: [\"" + ip_[pod] + "\"], conditions: " + cond + "}\n";
+    return y;
+  }
+  uint64_t drops(const std::string& reason) {
+    auto st = json::parse(ctl("status -o json").out, nullptr, false);
+    uint64_t n = 0;
+    for (const auto& c : st["counters"])
+      if (c.value("reason", "") == reason) n += c.value("packets", uint64_t{0});
+    return n;
+  }
+
+  std::map<std::string, std::string> ip_;
+};
+
+TEST_F(Services, ClusterIP_ReachesEveryBackendOverIpv4AndIpv6) {
+  ASSERT_EQ(apply(web()).rc, 0);
+  auto vips = cluster_ips("web");
+  ASSERT_EQ(vips.size(), 2u);
+  for (const auto& vip : vips) {
+    auto j = connect(vip, 60);
+    EXPECT_EQ(j["fail"], 0) << vip << " " << j.dump();
+    for (const char* p : {"b", "c", "d"})
+      EXPECT_GT(j["counts"].value(p, 0), 0) << vip << " never reached " << p << ": " << j.dump();
+  }
+  auto lb = ctl("lb list");
+  EXPECT_EQ(lb.rc, 0) << lb.out;
+  EXPECT_NE(lb.out.find(vips[0]), std::string::npos) << lb.out;
+}
+
+TEST_F(Services, Weights_Split90To10Within3PercentOver10000Connections) {
+  ASSERT_EQ(apply(web(", annotations: {sluice.io/backend-weights: \"" + ip_["b"] + "=900," +
+                      ip_["c"] + "=100," + ip_["d"] + "=0\"}"))
+                .rc,
+            0);
+  auto j = connect(cluster_ips("web")[0], 10000);
+  EXPECT_EQ(j["fail"], 0) << j.dump();
+  const double b = j["counts"].value("b", 0), c = j["counts"].value("c", 0);
+  EXPECT_NEAR(b / (b + c), 0.9, 0.03) << j.dump();
+  EXPECT_EQ(j["counts"].value("d", 0), 0) << j.dump();
+}
+
+TEST_F(Services, SessionAffinity_ClientIPKeepsAClientOnOneBackend) {
+  ASSERT_EQ(apply(web("", ", sessionAffinity: ClientIP")).rc, 0);
+  auto j = connect(cluster_ips("web")[0], 40);
+  EXPECT_EQ(j["fail"], 0) << j.dump();
+  EXPECT_EQ(j["counts"].size(), 1u) << j.dump();
+}
+
+TEST_F(Services, Hairpin_ABackendReachesItselfThroughItsService) {
+  ASSERT_EQ(apply(web()).rc, 0);
+  const auto vip = cluster_ips("web")[0];
+  auto r = pods_["b"]->exec("python3 " + tmp_ + "/client.py " + vip + " 80 30", 60);
+  auto j = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out;
+  EXPECT_EQ(j["fail"], 0) << r.out;
+  EXPECT_GT(j["counts"].value("b", 0), 0) << r.out;  // itself, through the VIP
+}
+
+TEST_F(Services, Terminating_BackendKeepsItsConnectionAndGetsNoNewOnes) {
+  ASSERT_EQ(apply(web("", "", false) + "---\n" +
+                  slice({{"b", "{ready: true}"}, {"c", "{ready: true}"}}))
+                .rc,
+            0);
+  const auto vip = cluster_ips("web")[0];
+  // A connection held open for 4 s; its backend then starts terminating.
+  pods_["client"]->exec("sh -c 'python3 " + tmp_ + "/hold.py " + vip + " 80 4 > " + tmp_ +
+                        "/hold.out 2>&1 &'");
+  std::string held;
+  for (int i = 0; i < 50 && held.empty(); i++) {
+    std::this_thread::sleep_for(100ms);
+    auto out = read_file(tmp_ + "/hold.out");
+    if (!out.empty() && out.find('\n') != std::string::npos) held = out.substr(0, out.find('\n'));
+  }
+  ASSERT_TRUE(held == "b" || held == "c") << held;
+  const std::string other = held == "b" ? "c" : "b";
+  ASSERT_EQ(apply(slice({{held, "{ready: false, serving: true, terminating: true}"},
+                         {other, "{ready: true}"}}))
+                .rc,
+            0);
+  auto j = connect(vip, 30);
+  EXPECT_EQ(j["fail"], 0) << j.dump();
+  EXPECT_EQ(j["counts"].value(held, 0), 0) << j.dump();
+  for (int i = 0; i < 60; i++) {
+    std::this_thread::sleep_for(100ms);
+    if (read_file(tmp_ + "/hold.out").find("ok") != std::string::npos) break;
+  }
+  EXPECT_NE(read_file(tmp_ + "/hold.out").find("ok"), std::string::npos)
+      << read_file(tmp_ + "/hold.out");
+}
+
+TEST_F(Services, NoReadyEndpoints_NewConnectionsAreRejectedWithADropReason) {
+  ASSERT_EQ(apply(web("", "", false) + "---\n" + slice({{"b", "{ready: false}"}})).rc, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto j = connect(cluster_ips("web")[0], 3);
+  EXPECT_EQ(j["fail"], 3) << j.dump();
+  // Refused at once (a TCP RST), not left to time out.
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_GE(drops("lb-no-backend"), 3u);
+}
+
+TEST_F(Services, CircuitBreaker_CapHoldsUntilAConnectionCloses) {
+  ASSERT_EQ(apply(web(", annotations: {sluice.io/max-connections-per-backend: \"2\"}", "", false) +
+                  "---\n" + slice({{"b", "{ready: true}"}}))
+                .rc,
+            0);
+  const auto vip = cluster_ips("web")[0];
+  for (int i : {1, 2})
+    pods_["client"]->exec("sh -c 'python3 " + tmp_ + "/hold.py " + vip + " 80 " +
+                          std::to_string(i * 2) + " > " + tmp_ + "/hold" + std::to_string(i) +
+                          ".out 2>&1 &'");
+  std::this_thread::sleep_for(800ms);
+  auto j = connect(vip, 1);
+  EXPECT_EQ(j["fail"], 1) << "a third connection got through the cap: " << j.dump();
+  EXPECT_GE(drops("lb-backends-at-cap"), 1u);
+  // The first held connection ends after 2 s: its place frees.
+  std::this_thread::sleep_for(2s);
+  j = connect(vip, 1);
+  EXPECT_EQ(j["fail"], 0) << j.dump();
+}
+
+TEST_F(Services, Maglev_RemovingOneBackendOfThreeMovesAboutAThirdOfFlows) {
+  const std::string maglev = ", annotations: {sluice.io/lb-algorithm: maglev, "
+                             "sluice.io/maglev-table-size: \"1021\"}";
+  ASSERT_EQ(apply(web(maglev, "", false) + "---\n" +
+                  slice({{"b", "{ready: true}"}, {"c", "{ready: true}"}, {"d", "{ready: true}"}}))
+                .rc,
+            0);
+  const auto vip = cluster_ips("web")[0];
+  auto before = connect(vip, 300, 20000);
+  ASSERT_EQ(before["fail"], 0) << before.dump();
+  // Same flows again: Maglev, not conntrack, must give the same answers.
+  ASSERT_EQ(ctl("ct flush").rc, 0);
+  auto again = connect(vip, 300, 20000);
+  EXPECT_EQ(again["by_sport"], before["by_sport"]);
+  ASSERT_EQ(apply(slice({{"b", "{ready: true}"}, {"c", "{ready: true}"}})).rc, 0);
+  ASSERT_EQ(ctl("ct flush").rc, 0);
+  auto after = connect(vip, 300, 20000);
+  ASSERT_EQ(after["fail"], 0) << after.dump();
+  int moved = 0, kept_survivors = 0, survivors = 0;
+  for (const auto& [sport, was] : before["by_sport"].items()) {
+    const std::string now = after["by_sport"].value(sport, "");
+    if (now != was) moved++;
+    if (was != "d") {
+      survivors++;
+      if (now == was) kept_survivors++;
+    }
+  }
+  EXPECT_NEAR(moved / 300.0, 1.0 / 3, 0.1) << before.dump() << after.dump();
+  EXPECT_GE(kept_survivors, survivors * 95 / 100);
+}
+
+}  // namespace
+}  // namespace sluice::e2e
