@@ -508,6 +508,21 @@ Status LbEngine::write(Plan& p, SyncStats& st) {
     if (!n) spdlog::warn("lb: {}", n.error());
     else st.deletes += *n;
   }
+  {
+    // ClientIP affinity must not outlive a backend's membership: the
+    // datapath only checks that an affine backend still exists (another
+    // set may name it), so a changed set's entries naming a backend it no
+    // longer has (removed, terminating) go now.
+    std::map<uint32_t, std::set<uint32_t>> keep;
+    for (const auto& ch : p.changes)
+      if (ch.set && ch.set->affinity_s)
+        keep[ch.id] = {ch.next.names.begin(), ch.next.names.end()};
+    if (!keep.empty()) {
+      auto n = maps_.purge_affinity_except(keep);
+      if (!n) spdlog::warn("lb: {}", n.error());
+      else st.deletes += *n;
+    }
+  }
 
   // Everything is in: remember it.
   for (uint32_t id : p.stale) {

@@ -237,6 +237,21 @@ Result<size_t> LbMaps::purge_affinity(const std::set<uint32_t>& svc_ids) {
   return n;
 }
 
+Result<size_t> LbMaps::purge_affinity_except(
+    const std::map<uint32_t, std::set<uint32_t>>& keep) {
+  auto all = dump<sluice_lb_affinity_key, sluice_lb_affinity>(
+      fds_.aff, SLUICE_MAP_LB_AFFINITY);
+  if (!all) return Error{all.error()};
+  size_t n = 0;
+  for (const auto& [k, v] : *all) {
+    auto it = keep.find(k.svc_id);
+    if (it != keep.end() && !it->second.count(v.backend_id) &&
+        bpf_map_delete_elem(fds_.aff, &k) == 0)
+      n++;
+  }
+  return n;
+}
+
 Result<std::map<FrontendKey, sluice_lb_svc>> LbMaps::read_frontends() const {
   auto svc = dump<sluice_lb_svc_key, sluice_lb_svc>(fds_.svc, SLUICE_MAP_LB_SVC);
   if (!svc) return Error{svc.error()};

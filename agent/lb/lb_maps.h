@@ -43,6 +43,10 @@ class LbMaps {
   // Deletes the ClientIP affinity entries of these svc ids; returns how
   // many (the datapath ignores them anyway: this only frees the LRU).
   Result<size_t> purge_affinity(const std::set<uint32_t>& svc_ids);
+  // Deletes the affinity entries of these svc ids that name a backend
+  // not in the id's set (keep: svc id -> backend ids it still has).
+  Result<size_t> purge_affinity_except(
+      const std::map<uint32_t, std::set<uint32_t>>& keep);
 
   struct Snapshot {
     std::map<uint32_t, BackendAddr> backends;

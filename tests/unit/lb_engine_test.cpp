@@ -251,6 +251,28 @@ TEST_F(LbEngineTest, ProgramsAServiceAndWritesOnlyDifferences) {
   EXPECT_TRUE(backends().empty());
 }
 
+TEST_F(LbEngineTest, AffinityToABackendThatLeftTheSetIsForgotten) {
+  apply(web(eps({5, 6}), "{}", "sessionAffinity: ClientIP, "));
+  auto e = engine();
+  sync(*e);
+  const uint32_t svc_id = svc(svc_key("10.96.0.10", 80)).svc_id;
+  auto pin = [&](uint8_t client, uint32_t backend) {
+    sluice_lb_affinity_key k{};
+    k.addr[0] = 10, k.addr[1] = 200, k.addr[3] = client;
+    k.svc_id = svc_id;
+    k.family = AF_INET;
+    sluice_lb_affinity v{1, backend, 0};
+    ASSERT_EQ(bpf_map_update_elem(aff_.get(), &k, &v, BPF_ANY), 0);
+  };
+  pin(1, 1);  // a client on .5
+  pin(2, 2);  // a client on .6
+  apply(web(eps({5}), "{}", "sessionAffinity: ClientIP, "));
+  sync(*e);
+  auto left = entries<sluice_lb_affinity_key, sluice_lb_affinity>(aff_.get());
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left.begin()->second.backend_id, 1u);
+}
+
 TEST_F(LbEngineTest, RestartAdoptsPinnedStateAndWritesNothing) {
   apply(web(eps({5, 6, 7}), "{}", "externalIPs: [203.0.113.7], "));
   auto e = engine();
