@@ -1,5 +1,6 @@
 #include "api/server.h"
 
+#include <cstring>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -144,6 +145,13 @@ class AgentService final : public v1::Agent::Service {
       e->set_rule_id(row.value.rule_id);
       if (const auto* rule = a_.policy().rules().lookup(row.value.rule_id))
         e->set_rule(rule->str());
+      if (row.value.flags & (SLUICE_CT_SVC | SLUICE_CT_REVNAT)) {
+        sluice_ct_key nat = row.key;
+        std::memcpy(nat.saddr, row.value.nat_addr, sizeof(nat.saddr));
+        nat.sport = row.value.nat_port;
+        e->set_nat(std::string(row.value.flags & SLUICE_CT_SVC ? "to " : "from ") +
+                   ct_endpoint_str(nat, true));
+      }
     }
     r->set_total(total);
     return grpc::Status::OK;

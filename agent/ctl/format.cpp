@@ -273,7 +273,8 @@ std::string ct_text(const v1::CtListReply& r) {
   std::ostringstream o;
   o << std::left << std::setw(7) << "PROTO" << std::setw(26) << "SOURCE"
     << std::setw(26) << "DESTINATION" << std::setw(16) << "IDENTITIES"
-    << std::setw(7) << "REPLY" << std::setw(8) << "IDLE" << "RULE\n";
+    << std::setw(7) << "REPLY" << std::setw(8) << "IDLE" << std::setw(28)
+    << "RULE" << "SERVICE\n";
   for (const auto& e : r.entries())
     o << std::left << std::setw(7) << e.protocol() << std::setw(26) << e.src()
       << std::setw(26) << e.dst() << std::setw(16)
@@ -281,7 +282,8 @@ std::string ct_text(const v1::CtListReply& r) {
           std::to_string(e.dst_identity()))
       << std::setw(7) << (e.seen_reply() ? "yes" : "no") << std::setw(8)
       << (std::to_string(e.idle_seconds()) + "s")
-      << (e.rule().empty() ? "-" : e.rule()) << "\n";
+      << std::setw(28) << (e.rule().empty() ? "-" : e.rule())
+      << (e.nat().empty() ? "-" : e.nat()) << "\n";
   o << r.total() << " entries\n";
   return o.str();
 }
@@ -298,6 +300,7 @@ nlohmann::json ct_json(const v1::CtListReply& r) {
                  {"closing", e.closing()},
                  {"ageSeconds", e.age_seconds()},
                  {"idleSeconds", e.idle_seconds()},
+                 {"nat", e.nat()},
                  {"ruleId", e.rule_id()},
                  {"rule", e.rule()}});
   return j;

@@ -38,7 +38,16 @@ class Services : public CniE2E {
     for (const char* p : {"b", "c", "d"})
       pods_[p]->exec("sh -c 'timeout 300 python3 " + tmp_ + "/server.py " + p +
                      " 8080 280 >/dev/null 2>&1 &'");
-    std::this_thread::sleep_for(300ms);
+    // Python starts slowly on a loaded CI machine: wait (bounded) until
+    // every server listens, or early connections are refused.
+    for (const char* p : {"b", "c", "d"}) {
+      bool up = false;
+      for (int i = 0; i < 100 && !up; i++) {
+        up = pods_[p]->exec("ss -Hltn 'sport = :8080' | grep -q 8080").rc == 0;
+        if (!up) std::this_thread::sleep_for(100ms);
+      }
+      ASSERT_TRUE(up) << "server in pod " << p << " did not start";
+    }
   }
   CmdResult apply(const std::string& yaml) { return ctl("apply -f - <<'EOF'\n" + yaml + "EOF"); }
   // The service's cluster IPs from `sluicectl get services -o json`.
@@ -99,6 +108,16 @@ TEST_F(Services, ClusterIP_ReachesEveryBackendOverIpv4AndIpv6) {
   auto lb = ctl("lb list");
   EXPECT_EQ(lb.rc, 0) << lb.out;
   EXPECT_NE(lb.out.find(vips[0]), std::string::npos) << lb.out;
+  // Conntrack shows both halves of a service connection.
+  auto ct = json::parse(ctl("ct list -o json").out, nullptr, false);
+  int to_backend = 0, from_frontend = 0;
+  for (const auto& e : ct) {
+    const std::string nat = e.value("nat", "");
+    to_backend += nat.rfind("to ", 0) == 0;
+    from_frontend += nat == "from " + vips[0] + ":80";
+  }
+  EXPECT_GT(to_backend, 0) << ct.dump();
+  EXPECT_GT(from_frontend, 0) << ct.dump();
 }
 
 TEST_F(Services, Weights_Split90To10Within3PercentOver10000Connections) {
