@@ -145,6 +145,29 @@ __attribute__((noinline)) int sluice_lxc_lb_new(struct sluice_flow *f,
 	x->created = 1;
 	x->hairpin = sluice_addr_eq(be->addr, f->saddr);
 	x->capped = svc->conn_cap != 0;
+	x->affinity = !!(svc->flags & SLUICE_LB_AFFINITY);
+	return 0;
+}
+
+/* A new service connection is in conntrack (opened: its connection entry
+ * is new; else only its lost service entry was made again): count it for
+ * the backend's cap, remember the client's backend (ClientIP affinity),
+ * and let later fragments find the ports by the tuple the client sent.
+ * Done only now, after anti-spoofing and policy passed, so a dropped
+ * packet leaves no trace. */
+__attribute__((noinline)) int sluice_lxc_lb_commit(struct sluice_flow *f,
+						   struct sluice_lb_xlate *x,
+						   int opened)
+{
+	if (!f || !x)
+		return 0;
+	if (opened && x->capped)
+		sluice_lb_conn_add(x->backend_id, 1);
+	if (x->affinity)
+		sluice_lb_affine_set(x, f->family);
+	if (f->frag == SLUICE_FRAG_FIRST)
+		sluice_frag_remember_as(f, x->orig_saddr, x->front,
+					x->front_port);
 	return 0;
 }
 
@@ -213,7 +236,7 @@ __attribute__((noinline)) int sluice_lxc_out_slow(struct __sk_buff *skb,
 	struct sluice_endpoint *ep, *dst;
 	__u32 ifindex, epoch;
 	__u64 now;
-	int rev, svc;
+	int rev, svc, d, revnat = 0;
 
 	if (!skb || !f)
 		return TC_ACT_SHOT;
@@ -236,9 +259,15 @@ __attribute__((noinline)) int sluice_lxc_out_slow(struct __sk_buff *skb,
 	epoch = sluice_ep_epoch_now();
 	now = bpf_jiffies64();
 	rev = ct_missed ? sluice_ct_key_of(f, &k) : sluice_ct_find(f, &k, &h);
+	/* A service entry is the client's view of a service connection: found
+	 * here only by a packet it does not describe (sent from the service
+	 * address). Such a packet is a connection of its own. */
+	if (h.v && (h.v->flags & SLUICE_CT_SVC))
+		h.v = NULL;
 	/* A reply of a service connection goes back to the service address
 	 * first: the destination to deliver to is known after that. */
 	if (h.v && h.reply && (h.v->flags & SLUICE_CT_REVNAT)) {
+		revnat = 1;
 		if (f->frag == SLUICE_FRAG_FIRST)
 			sluice_frag_remember(f); /* as later fragments come */
 		if (sluice_lxc_revnat(skb, f, h.v))
@@ -254,11 +283,23 @@ __attribute__((noinline)) int sluice_lxc_out_slow(struct __sk_buff *skb,
 		if (sluice_ct_end_is(h.src, ep) && sluice_ct_end_is(h.dst, dst)) {
 			if (h.v->ep_epoch != epoch)
 				h.v->ep_epoch = epoch;
-			if (sluice_ct_touch(h.v, f, now, h.reply))
-				sluice_lb_conn_closed(h.v->backend_id);
+			d = sluice_ct_touch(h.v, f, now, h.reply);
+			if (d)
+				sluice_lb_conn_add(h.v->backend_id, d);
+			/* A new pick whose translated tuple found its own
+			 * connection: the service entry had been lost. */
+			if (svc && x->created &&
+			    !sluice_ct_svc_recreate(f, &k, now, h.v, x))
+				sluice_lxc_lb_commit(f, x, 0);
 			goto deliver;
 		}
 		bpf_map_delete_elem(&sluice_ct, &k);
+		/* The reply of a service connection whose client or backend
+		 * is gone: it cannot become a connection of its own (it was
+		 * reverse-translated already, and replies open nothing). */
+		if (revnat)
+			return drop(skb, SLUICE_DIR_EGRESS,
+				    SLUICE_DROP_LB_STALE_CONN);
 		rev = sluice_ct_key_of(f, &k);
 	}
 	{
@@ -291,11 +332,12 @@ __attribute__((noinline)) int sluice_lxc_out_slow(struct __sk_buff *skb,
 				      dst_id, ep, dst, svc ? x : NULL);
 		if (rc)
 			return drop(skb, SLUICE_DIR_EGRESS, rc);
-		if (svc && x->created && x->capped)
-			sluice_lb_conn_opened(x->backend_id);
+		if (svc && x->created)
+			sluice_lxc_lb_commit(f, x, 1);
 	}
 deliver:
-	if (f->frag == SLUICE_FRAG_FIRST)
+	/* Service packets were remembered by the client's tuple. */
+	if (f->frag == SLUICE_FRAG_FIRST && !svc && !revnat)
 		sluice_frag_remember(f);
 	sluice_count(SLUICE_DIR_EGRESS, SLUICE_DROP_NONE, skb->len);
 	if (!dst)
@@ -318,9 +360,14 @@ __attribute__((noinline)) int sluice_lxc_lb_out(struct __sk_buff *skb,
 	if (!skb || !f || !x)
 		return TC_ACT_SHOT + 2;
 	if (svc_entry) {
-		if (sluice_ct_touch(svc_entry, f, bpf_jiffies64(), 0))
-			sluice_lb_conn_closed(svc_entry->backend_id);
+		/* Service entries are never SLUICE_CT_REVNAT: no count change. */
+		sluice_ct_touch(svc_entry, f, bpf_jiffies64(), 0);
 		sluice_lb_xlate_of(x, f, svc_entry);
+		/* Later fragments find their ports by the tuple the client
+		 * sent (a new connection's are remembered once it is allowed,
+		 * by sluice_lxc_lb_commit). */
+		if (f->frag == SLUICE_FRAG_FIRST)
+			sluice_frag_remember(f);
 	} else {
 		rc = sluice_lxc_lb_new(f, x);
 		if (rc)
@@ -328,9 +375,6 @@ __attribute__((noinline)) int sluice_lxc_lb_out(struct __sk_buff *skb,
 		if (!x->active)
 			return 0;
 	}
-	/* Later fragments find their ports by the tuple the client sent. */
-	if (f->frag == SLUICE_FRAG_FIRST)
-		sluice_frag_remember(f);
 	if (sluice_lxc_lb_apply(skb, f, x))
 		return drop(skb, SLUICE_DIR_EGRESS, SLUICE_DROP_LB_NAT_FAILED) + 2;
 	return 1;
@@ -352,7 +396,7 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 {
 	struct sluice_ct_key k __attribute__((aligned(8)));
 	struct sluice_ct_hit h = {};
-	int rc, svc = 0;
+	int rc, d, svc = 0;
 
 	if (!skb || !f)
 		return TC_ACT_SHOT;
@@ -360,13 +404,26 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 	/* No connection yet, or the client side of a service connection:
 	 * translate, then find the connection of the translated tuple. */
 	if (unlikely(!h.v || (h.v->flags & SLUICE_CT_SVC))) {
+		struct sluice_lb_xlate *x;
+
+		if (h.v && h.reply) /* from the service address: not a client */
+			return SLOW | SLOW_CT_MISSED;
 		rc = h.v ? sluice_lxc_lb_out(skb, f, h.v) :
 			   sluice_lxc_lb_out(skb, f, NULL);
 		if (rc > 1)
 			return rc - 2;
 		if (rc == 1) {
 			svc = SLOW_SVC;
+			x = sluice_lb_scratch_get();
+			if (!x)
+				return TC_ACT_SHOT;
 			sluice_ct_find(f, &k, &h);
+			if (h.v && !sluice_lb_is_conn_of(&h, x))
+				return drop(skb, SLUICE_DIR_EGRESS,
+					    SLUICE_DROP_LB_TUPLE_CLASH);
+			/* A new pick: the slow path checks and records it. */
+			if (x->created)
+				return SLOW | svc | (h.v ? 0 : SLOW_CT_MISSED);
 		}
 	}
 	/* Established or reply, resolved at the current endpoint epoch, and
@@ -378,9 +435,10 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 	if (h.v->ep_epoch != sluice_ep_epoch_now() ||
 	    h.src->ifindex != skb->ifindex)
 		return SLOW | svc;
-	if (unlikely(sluice_ct_touch(h.v, f, bpf_jiffies64(), h.reply)))
-		sluice_lb_conn_closed(h.v->backend_id);
-	if (f->frag == SLUICE_FRAG_FIRST)
+	d = sluice_ct_touch(h.v, f, bpf_jiffies64(), h.reply);
+	if (unlikely(d))
+		sluice_lb_conn_add(h.v->backend_id, d);
+	if (f->frag == SLUICE_FRAG_FIRST && !svc) /* svc: by lb_out */
 		sluice_frag_remember(f);
 	if (unlikely(h.reply && (h.v->flags & SLUICE_CT_REVNAT)) &&
 	    sluice_lxc_revnat(skb, f, h.v))
@@ -417,7 +475,7 @@ __attribute__((noinline)) int sluice_lxc_in_slow(struct __sk_buff *skb,
 	struct sluice_endpoint *ep, *src, *me;
 	__u32 ifindex, epoch;
 	__u64 now;
-	int rev;
+	int rev, d;
 
 	if (!skb || !f)
 		return TC_ACT_SHOT;
@@ -441,12 +499,17 @@ __attribute__((noinline)) int sluice_lxc_in_slow(struct __sk_buff *skb,
 	src = sluice_ep_by_addr(f->family, f->saddr);
 	me = sluice_ep_owns(ep, f->family, f->daddr) ? ep : NULL;
 	rev = ct_missed ? sluice_ct_key_of(f, &k) : sluice_ct_find(f, &k, &h);
+	/* Service entries describe a client's packets leaving its pod, never
+	 * one arriving: such a packet is a connection of its own. */
+	if (h.v && (h.v->flags & SLUICE_CT_SVC))
+		h.v = NULL;
 	if (h.v) {
 		if (sluice_ct_end_is(h.src, src) && sluice_ct_end_is(h.dst, me)) {
 			if (h.v->ep_epoch != epoch)
 				h.v->ep_epoch = epoch;
-			if (sluice_ct_touch(h.v, f, now, h.reply))
-				sluice_lb_conn_closed(h.v->backend_id);
+			d = sluice_ct_touch(h.v, f, now, h.reply);
+			if (d)
+				sluice_lb_conn_add(h.v->backend_id, d);
 			if (f->frag == SLUICE_FRAG_FIRST)
 				sluice_frag_remember(f);
 			/* A reply from a backend elsewhere to a local client. */
@@ -456,7 +519,12 @@ __attribute__((noinline)) int sluice_lxc_in_slow(struct __sk_buff *skb,
 					    SLUICE_DROP_LB_NAT_FAILED);
 			goto count;
 		}
+		d = h.reply && (h.v->flags & SLUICE_CT_REVNAT);
 		bpf_map_delete_elem(&sluice_ct, &k);
+		/* See sluice_lxc_out_slow: a stale service reply opens nothing. */
+		if (d)
+			return drop(skb, SLUICE_DIR_INGRESS,
+				    SLUICE_DROP_LB_STALE_CONN);
 	}
 	{
 		__u32 src_id, src_cidr, rule = 0;
@@ -489,19 +557,22 @@ __attribute__((noinline)) int sluice_lxc_in_fast(struct __sk_buff *skb,
 {
 	struct sluice_ct_key k __attribute__((aligned(8)));
 	struct sluice_ct_hit h = {};
+	int d;
 
 	if (!skb || !f)
 		return TC_ACT_SHOT;
 	sluice_ct_find(f, &k, &h);
 	/* Established or reply, current epoch, and this veth is the
-	 * endpoint the entry delivers to. */
-	if (!h.v)
+	 * endpoint the entry delivers to. A service entry is the client's
+	 * view of a connection leaving a pod: not one arriving. */
+	if (!h.v || (h.v->flags & SLUICE_CT_SVC))
 		return SLOW | SLOW_CT_MISSED;
 	if (h.v->ep_epoch != sluice_ep_epoch_now() ||
 	    h.dst->ifindex != skb->ifindex)
 		return SLOW;
-	if (unlikely(sluice_ct_touch(h.v, f, bpf_jiffies64(), h.reply)))
-		sluice_lb_conn_closed(h.v->backend_id);
+	d = sluice_ct_touch(h.v, f, bpf_jiffies64(), h.reply);
+	if (unlikely(d))
+		sluice_lb_conn_add(h.v->backend_id, d);
 	if (f->frag == SLUICE_FRAG_FIRST)
 		sluice_frag_remember(f);
 	/* A reply from a backend elsewhere to a local client. */

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -143,20 +144,44 @@ Result<uint64_t> ct_gc(int fd, uint64_t now, uint64_t hz, const CtTimeouts& t,
     }
     return it->second;
   };
+  // The walk first, then the work: get_next_key restarts from the first
+  // key when the datapath deletes the one the walk stands on, so the same
+  // key can come twice; counted twice, it would inflate a backend's
+  // connection count.
+  std::vector<sluice_ct_key> keys;
+  {
+    sluice_ct_key key{}, next{};
+    void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      keys.push_back(next);
+      key = next;
+      prev = &key;
+    }
+  }
+  auto key_less = [](const sluice_ct_key& a, const sluice_ct_key& b) {
+    return std::memcmp(&a, &b, sizeof(a)) < 0;
+  };
+  std::sort(keys.begin(), keys.end(), key_less);
+  keys.erase(std::unique(keys.begin(), keys.end(),
+                         [](const sluice_ct_key& a, const sluice_ct_key& b) {
+                           return std::memcmp(&a, &b, sizeof(a)) == 0;
+                         }),
+             keys.end());
   std::vector<sluice_ct_key> expired;
-  // Service entries live exactly as long as their connection entry (they
-  // never see a reply of their own): checked after the expiry pass.
-  std::vector<std::pair<sluice_ct_key, sluice_ct_key>> services;
+  // Service entries live as long as their connection entry (they never
+  // see a reply of their own): checked after the expiry pass.
+  struct SvcEntry {
+    sluice_ct_key key, conn;
+    uint64_t idle;  // seconds
+  };
+  std::vector<SvcEntry> services;
   std::unordered_map<uint32_t, uint32_t> open;  // backend id -> connections
-  sluice_ct_key key{}, next{};
-  void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    key = next;
-    prev = &key;
+  for (const auto& key : keys) {
     sluice_ct_value v{};
     if (bpf_map_lookup_elem(fd, &key, &v)) continue;
+    const uint64_t idle = now > v.last_seen ? (now - v.last_seen) / hz : 0;
     if (v.flags & SLUICE_CT_SVC) {
-      services.emplace_back(key, ct_svc_connection_key(key, v));
+      services.push_back({key, ct_svc_connection_key(key, v), idle});
       continue;
     }
     uint64_t limit = t.other;
@@ -164,7 +189,7 @@ Result<uint64_t> ct_gc(int fd, uint64_t now, uint64_t hz, const CtTimeouts& t,
       limit = t.unreplied;
     else if (key.proto == 6)
       limit = (v.flags & SLUICE_CT_CLOSING) ? t.tcp_closing : t.tcp_established;
-    if (now > v.last_seen && (now - v.last_seen) / hz > limit) {
+    if (idle > limit) {
       expired.push_back(key);
       continue;
     }
@@ -184,11 +209,21 @@ Result<uint64_t> ct_gc(int fd, uint64_t now, uint64_t hz, const CtTimeouts& t,
   uint64_t n = 0;
   for (const auto& k : expired)
     if (bpf_map_delete_elem(fd, &k) == 0) n++;
+  // A service entry goes with its connection entry. One whose connection
+  // entry is missing for another reason (evicted by the LRU, or not yet
+  // inserted by a CPU creating it right now) goes only once idle past the
+  // unreplied timeout: while its client keeps sending, the datapath makes
+  // the connection entry again.
+  std::sort(expired.begin(), expired.end(), key_less);
   sluice_ct_value v{};
-  for (const auto& [svc, conn] : services)
-    if (bpf_map_lookup_elem(fd, &conn, &v) != 0 &&
-        bpf_map_delete_elem(fd, &svc) == 0)
-      n++;
+  for (const auto& s : services) {
+    const bool conn_expired =
+        std::binary_search(expired.begin(), expired.end(), s.conn, key_less);
+    if (!conn_expired && (s.idle <= t.unreplied ||
+                          bpf_map_lookup_elem(fd, &s.conn, &v) == 0))
+      continue;
+    if (bpf_map_delete_elem(fd, &s.key) == 0) n++;
+  }
   // Circuit breaking: the exact count replaces the datapath's running one
   // (which misses connections the LRU evicted or that timed out).
   if (conns_fd >= 0) {

@@ -56,7 +56,8 @@ struct CtTimeouts {
 // endpoint: without an epoch bump, see ct_endpoints_changed, such an entry
 // would keep delivering its connection's packets to a vanished device);
 // returns how many. A service entry (SLUICE_CT_SVC) goes with its
-// connection entry. With conns_fd (sluice_lb_conns), every backend's count
+// connection entry, or once idle past the unreplied timeout without one.
+// The walk reads every key first and counts each once. With conns_fd (sluice_lb_conns), every backend's count
 // of open (not closing) service connections is rewritten from the table.
 Result<uint64_t> ct_gc(int ct_fd, uint64_t now_jiffies, uint64_t hz,
                        const CtTimeouts& t = {}, int conns_fd = -1);

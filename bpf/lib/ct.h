@@ -36,6 +36,7 @@ struct sluice_lb_xlate {
 	__u8 created; /* a new one: the slow path records it */
 	__u8 hairpin; /* the client is the backend */
 	__u8 capped;  /* the service caps connections per backend */
+	__u8 affinity; /* ClientIP affinity: remembered once the connection is */
 };
 
 /* sluice_ct_scratch: PERCPU_ARRAY, 1 entry of struct sluice_ct_value.
@@ -124,9 +125,35 @@ static __always_inline int sluice_ct_find(const struct sluice_flow *f,
 	return rev;
 }
 
-/* Refreshes the entry. Returns 1 when this packet closed a service
- * connection (first FIN/RST on a SLUICE_CT_REVNAT entry): its backend has
- * one connection less (circuit breaking). */
+/* TCP flags that change an entry's state (rare: kept out of line). A
+ * first FIN or RST marks it closing; a pure SYN on a closing entry is a
+ * new connection reusing the tuple (after TIME_WAIT) and opens it again.
+ * Returns the change in open service connections: -1 closed, +1 opened
+ * again (SLUICE_CT_REVNAT entries only, for circuit breaking), else 0. */
+static __always_inline int sluice_ct_touch_flags(struct sluice_ct_value *v,
+						 const struct sluice_flow *f)
+{
+	__u32 old;
+
+	if (f->tcp_flags & (SLUICE_TCP_FIN | SLUICE_TCP_RST)) {
+		if (v->flags & SLUICE_CT_CLOSING)
+			return 0;
+		old = __sync_fetch_and_or(&v->flags, SLUICE_CT_CLOSING);
+		return (old & (SLUICE_CT_CLOSING | SLUICE_CT_REVNAT)) ==
+				       SLUICE_CT_REVNAT ?
+			       -1 :
+			       0;
+	}
+	if ((f->tcp_flags & SLUICE_TCP_ACK) || !(v->flags & SLUICE_CT_CLOSING))
+		return 0;
+	old = __sync_fetch_and_and(&v->flags, ~(__u32)SLUICE_CT_CLOSING);
+	return (old & (SLUICE_CT_CLOSING | SLUICE_CT_REVNAT)) ==
+			       (SLUICE_CT_CLOSING | SLUICE_CT_REVNAT) ?
+		       1 :
+		       0;
+}
+
+/* Refreshes the entry; returns sluice_ct_touch_flags' count change. */
 static __always_inline int sluice_ct_touch(struct sluice_ct_value *v,
 					   const struct sluice_flow *f,
 					   __u64 now, int reply)
@@ -137,13 +164,8 @@ static __always_inline int sluice_ct_touch(struct sluice_ct_value *v,
 		v->last_seen = now;
 	if (reply && !(v->flags & SLUICE_CT_SEEN_REPLY))
 		__sync_fetch_and_or(&v->flags, SLUICE_CT_SEEN_REPLY);
-	if ((f->tcp_flags & (SLUICE_TCP_FIN | SLUICE_TCP_RST)) &&
-	    !(v->flags & SLUICE_CT_CLOSING)) {
-		__u32 old = __sync_fetch_and_or(&v->flags, SLUICE_CT_CLOSING);
-
-		return (old & (SLUICE_CT_CLOSING | SLUICE_CT_REVNAT)) ==
-		       SLUICE_CT_REVNAT;
-	}
+	if (f->tcp_flags & (SLUICE_TCP_FIN | SLUICE_TCP_RST | SLUICE_TCP_SYN))
+		return sluice_ct_touch_flags(v, f);
 	return 0;
 }
 
@@ -199,11 +221,57 @@ static __always_inline int sluice_ct_insert(const struct sluice_ct_key *k,
 	return 0;
 }
 
+/* The service entry of a service connection: keyed by the tuple the
+ * client sent, it says what the client's established packets are
+ * translated to. No delivery ends: those are the connection entry's. v:
+ * the value to insert, holding the connection's created/last_seen, rule
+ * and identities; the rest is set here. k is overwritten. Returns 0 or
+ * SLUICE_DROP_CT_FULL. */
+static __always_inline int sluice_ct_svc_insert(const struct sluice_flow *f,
+						struct sluice_ct_key *k,
+						struct sluice_ct_value *v,
+						const struct sluice_lb_xlate *x)
+{
+	int rev = sluice_ct_key_of_addrs((const __u32 *)x->orig_saddr,
+					 (const __u32 *)x->front, f->sport,
+					 x->front_port, f->proto, f->family, k);
+
+	v->flags = SLUICE_CT_SVC | (rev ? SLUICE_CT_KEY_SWAPPED : 0) |
+		   (x->hairpin ? SLUICE_CT_HAIRPIN : 0);
+	v->ep_epoch = 0;
+	__builtin_memset(v->ends, 0, sizeof(v->ends));
+	__builtin_memcpy(v->nat_addr, x->back, 16);
+	v->nat_port = x->back_port;
+	v->backend_id = x->backend_id;
+	v->svc_id = x->svc_id;
+	return sluice_ct_insert(k, v);
+}
+
+/* A service entry again, for a connection whose service entry was lost
+ * (LRU) while its connection entry conn lived on. */
+static __always_inline int sluice_ct_svc_recreate(const struct sluice_flow *f,
+						  struct sluice_ct_key *k,
+						  __u64 now,
+						  const struct sluice_ct_value *conn,
+						  const struct sluice_lb_xlate *x)
+{
+	struct sluice_ct_value *v = sluice_ct_new_value();
+
+	if (!v)
+		return SLUICE_DROP_CT_FULL;
+	v->created = conn->created;
+	v->last_seen = now;
+	v->rule_id = conn->rule_id;
+	v->src_identity = conn->src_identity;
+	v->dst_identity = conn->dst_identity;
+	return sluice_ct_svc_insert(f, k, v, x);
+}
+
 /* Returns 0 or SLUICE_DROP_CT_FULL. init/resp: the local endpoints at the
  * initiator's (this packet's source) and responder's end, or NULL. x: the
  * service translation of the connection (NULL or inactive: none); f and k
  * are of the translated packet. A new service connection also gets its
- * service entry, keyed by the tuple the client sent. */
+ * service entry (k is overwritten then). */
 static __always_inline int
 sluice_ct_create(const struct sluice_flow *f, struct sluice_ct_key *k,
 		 int rev, __u64 now, __u32 epoch, __u32 rule, __u32 src_id,
@@ -235,18 +303,7 @@ sluice_ct_create(const struct sluice_flow *f, struct sluice_ct_key *k,
 	rc = sluice_ct_insert(k, v);
 	if (rc || !x->created)
 		return rc;
-	/* The service entry: what established packets of the client's tuple
-	 * are translated to. No delivery ends: those are the connection
-	 * entry's. */
-	rev = sluice_ct_key_of_addrs((const __u32 *)x->orig_saddr,
-				     (const __u32 *)x->front, f->sport,
-				     x->front_port, f->proto, f->family, k);
-	v->flags = SLUICE_CT_SVC | (rev ? SLUICE_CT_KEY_SWAPPED : 0) |
-		   (x->hairpin ? SLUICE_CT_HAIRPIN : 0);
-	__builtin_memcpy(v->nat_addr, x->back, 16);
-	v->nat_port = x->back_port;
-	__builtin_memset(v->ends, 0, sizeof(v->ends));
-	return sluice_ct_insert(k, v);
+	return sluice_ct_svc_insert(f, k, v, x);
 }
 
 #endif

@@ -51,4 +51,24 @@ static __always_inline void sluice_frag_remember(const struct sluice_flow *f)
 	bpf_map_update_elem(&sluice_frag, &k, &v, BPF_ANY);
 }
 
+/* The first fragment of a service connection, remembered by the tuple the
+ * client sent (saddr, daddr, dport) rather than the translated one in f:
+ * that is what its later fragments carry. */
+static __always_inline void sluice_frag_remember_as(const struct sluice_flow *f,
+						    const __u8 *saddr,
+						    const __u8 *daddr,
+						    __be16 dport)
+{
+	struct sluice_frag_key k;
+	struct sluice_frag_value v = { .sport = f->sport, .dport = dport };
+
+	__builtin_memcpy(k.saddr, saddr, 16);
+	__builtin_memcpy(k.daddr, daddr, 16);
+	k.id = f->frag_id;
+	k.proto = f->proto;
+	k.family = f->family;
+	k.pad = 0;
+	bpf_map_update_elem(&sluice_frag, &k, &v, BPF_ANY);
+}
+
 #endif

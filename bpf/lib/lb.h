@@ -144,6 +144,22 @@ static __always_inline void sluice_lb_xlate_of(struct sluice_lb_xlate *x,
 	x->created = 0;
 	x->hairpin = !!(v->flags & SLUICE_CT_HAIRPIN);
 	x->capped = 0;
+	x->affinity = 0;
+}
+
+/* Is the entry found for a translated packet the connection entry of
+ * that translation? Anything else holding the translated tuple (a direct
+ * connection of the same client port to the backend, another service's
+ * connection, a reply direction) is a clash: taking it over would deliver
+ * without reverse NAT, or with the wrong one. */
+static __always_inline int sluice_lb_is_conn_of(const struct sluice_ct_hit *h,
+						const struct sluice_lb_xlate *x)
+{
+	const struct sluice_ct_value *v = h->v;
+
+	return !h->reply && (v->flags & SLUICE_CT_REVNAT) &&
+	       v->nat_port == x->front_port &&
+	       sluice_addr_eq(v->nat_addr, x->front);
 }
 
 /* Can the backend take one more connection of this service? */
@@ -155,7 +171,10 @@ static __always_inline int sluice_lb_has_room(const struct sluice_lb_svc *svc,
 	if (!svc->conn_cap)
 		return 1;
 	n = bpf_map_lookup_elem(&sluice_lb_conns, &id);
-	return !n || *n < svc->conn_cap;
+	/* Signed: racing closes may take the running count below zero until
+	 * the agent's next exact recount; that must read as room, not as
+	 * four billion connections. */
+	return !n || (__s32)*n < (__s32)svc->conn_cap;
 }
 
 static __always_inline __u32 sluice_lb_slot(__u32 svc_id, __u32 slot,
@@ -194,15 +213,18 @@ static __always_inline __u32 sluice_lb_affine(const struct sluice_lb_svc *svc,
 	return a->backend_id;
 }
 
-static __always_inline void sluice_lb_affine_set(const struct sluice_lb_svc *svc,
-						 const struct sluice_flow *f,
-						 __u64 now, __u32 id)
+/* Remembers the client's backend: only once its connection passed
+ * anti-spoofing and policy and is in conntrack, so a packet that is
+ * dropped (a spoofed source above all) cannot steer another client. */
+static __always_inline void
+sluice_lb_affine_set(const struct sluice_lb_xlate *x, __u8 family)
 {
-	struct sluice_lb_affinity_key k = { .svc_id = svc->svc_id,
-					    .family = f->family };
-	struct sluice_lb_affinity a = { .last_seen = now, .backend_id = id };
+	struct sluice_lb_affinity_key k = { .svc_id = x->svc_id,
+					    .family = family };
+	struct sluice_lb_affinity a = { .last_seen = bpf_ktime_get_coarse_ns(),
+					.backend_id = x->backend_id };
 
-	__builtin_memcpy(k.addr, f->saddr, 16);
+	__builtin_memcpy(k.addr, x->orig_saddr, 16);
 	bpf_map_update_elem(&sluice_lb_aff, &k, &a, BPF_ANY);
 }
 
@@ -244,25 +266,17 @@ static __always_inline int sluice_lb_pick(const struct sluice_lb_svc *svc,
 	}
 	return *id ? SLUICE_DROP_LB_BACKENDS_AT_CAP : SLUICE_DROP_LB_NO_BACKEND;
 picked:
-	if (svc->flags & SLUICE_LB_AFFINITY)
-		sluice_lb_affine_set(svc, f, now, *id);
 	return 0;
 }
 
-static __always_inline void sluice_lb_conn_opened(__u32 id)
+/* One connection more (d = 1) or less (-1) on a backend. Only backends of
+ * capped services have a counter; the agent's recount corrects drift. */
+static __always_inline void sluice_lb_conn_add(__u32 id, int d)
 {
 	__u32 *n = bpf_map_lookup_elem(&sluice_lb_conns, &id);
 
 	if (n)
-		__sync_fetch_and_add(n, 1);
-}
-
-static __always_inline void sluice_lb_conn_closed(__u32 id)
-{
-	__u32 *n = bpf_map_lookup_elem(&sluice_lb_conns, &id);
-
-	if (n && *n)
-		__sync_fetch_and_sub(n, 1);
+		__sync_fetch_and_add(n, d);
 }
 
 /* Rewrites the packet's source (src) or destination address and port, its
@@ -311,6 +325,12 @@ static __always_inline int sluice_lb_rewrite(struct __sk_buff *skb,
 	__builtin_memcpy(cur, to, 16);
 	if (port == *curp || f->frag == SLUICE_FRAG_LATER)
 		return 0;
+	/* SCTP's CRC32c covers the ports and BPF has no helper to redo it: a
+	 * port change would corrupt the packet, so it fails (lb-nat-failed).
+	 * SCTP services work when port and targetPort are equal
+	 * (docs/design-services.md, "Limits"). */
+	if (f->proto == IPPROTO_SCTP)
+		return -1;
 	if (csum_off && bpf_l4_csum_replace(skb, csum_off, *curp, port,
 					    mangled | 2))
 		return -1;

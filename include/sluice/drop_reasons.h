@@ -36,7 +36,14 @@
 	  "every backend tried for a new service connection is at its "        \
 	  "connection cap (circuit breaker)")                                  \
 	X(LB_NAT_FAILED, 12, "lb-nat-failed",                                  \
-	  "rewriting a service packet's addresses or checksums failed")
+	  "rewriting a service packet's addresses or checksums failed (or an " \
+	  "SCTP port change, which BPF cannot re-checksum)")                   \
+	X(LB_TUPLE_CLASH, 13, "lb-tuple-clash",                                \
+	  "a service packet, once translated to its backend, has the tuple of " \
+	  "another connection (e.g. a direct one from the same client port)") \
+	X(LB_STALE_CONN, 14, "lb-stale-conn",                                  \
+	  "a reply of a service connection whose client or backend endpoint "  \
+	  "was deleted or replaced since it opened")
 
 enum sluice_drop_reason {
 	SLUICE_DROP_NONE = 0,

@@ -103,7 +103,7 @@ struct sluice_lb_affinity_key {
 };
 
 struct sluice_lb_affinity {
-	__u64 last_seen; /* bpf_jiffies64() */
+	__u64 last_seen; /* bpf_ktime_get_coarse_ns(): the timeout is in seconds */
 	__u32 backend_id;
 	__u32 pad;
 };

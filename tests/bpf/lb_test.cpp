@@ -295,11 +295,150 @@ TEST_F(LbTest, GcKeepsServiceEntriesExactlyAsLongAsTheirConnection) {
   auto n = ct_gc(fd, ct_now_jiffies(), ct_hz());
   ASSERT_TRUE(n) << n.error();
   EXPECT_EQ(*n, 0u);
+  // A connection entry gone for another reason (LRU): the service entry
+  // stays while its client is active (the datapath makes the connection
+  // entry again), and goes once idle past the unreplied timeout.
   ASSERT_EQ(map_delete(skel_->maps.sluice_ct, conn), 0);
-  n = ct_gc(fd, ct_now_jiffies(), ct_hz());
+  const CtTimeouts t{};
+  n = ct_gc(fd, ct_now_jiffies(), ct_hz(), t);
+  ASSERT_TRUE(n) << n.error();
+  EXPECT_EQ(*n, 0u);
+  n = ct_gc(fd, ct_now_jiffies() + (t.unreplied + 2) * ct_hz(), ct_hz(), t);
   ASSERT_TRUE(n) << n.error();
   EXPECT_EQ(*n, 1u);
   EXPECT_EQ(ct_entries(), 0u);
+  // A connection that expires takes its service entry in the same pass.
+  ASSERT_EQ(out(tcp("10.200.0.1", kVip, 1001, 80)).retval, TC_ACT_OK);
+  EXPECT_EQ(ct_entries(), 2u);
+  n = ct_gc(fd, ct_now_jiffies() + (t.unreplied + 2) * ct_hz(), ct_hz(), t);
+  ASSERT_TRUE(n) << n.error();
+  EXPECT_EQ(*n, 2u);
+  EXPECT_EQ(ct_entries(), 0u);
+}
+
+TEST_F(LbTest, TranslatedTupleOfAnotherConnectionIsAClash) {
+  service(kVip, 80, 1, {{"10.200.0.2", 8080}});
+  // The client first talks to the backend directly, from port 1000 ...
+  ASSERT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 8080)).retval, TC_ACT_REDIRECT);
+  // ... then to the service from the same port: translated, it would be
+  // that connection, whose replies are not reverse-translated.
+  EXPECT_EQ(out(tcp("10.200.0.1", kVip, 1000, 80)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(drops(SLUICE_DIR_EGRESS, SLUICE_DROP_LB_TUPLE_CLASH), 1u);
+  EXPECT_TRUE(rows_with(SLUICE_CT_SVC).empty());
+  // The direct connection is untouched; another port works.
+  EXPECT_EQ(out(tcp("10.200.0.1", "10.200.0.2", 1000, 8080, TCP_ACK)).retval,
+            TC_ACT_REDIRECT);
+  EXPECT_EQ(out(tcp("10.200.0.1", kVip, 1001, 80)).retval, TC_ACT_REDIRECT);
+}
+
+TEST_F(LbTest, LostServiceEntryIsMadeAgain) {
+  service(kVip, 80, 1, {{"10.200.0.2", 8080}});
+  ASSERT_EQ(out(tcp("10.200.0.1", kVip, 1000, 80)).retval, TC_ACT_REDIRECT);
+  auto svc = rows_with(SLUICE_CT_SVC);
+  ASSERT_EQ(svc.size(), 1u);
+  ASSERT_EQ(map_delete(skel_->maps.sluice_ct, ct_map_key(svc[0].key)), 0);
+  // The next packet picks again, finds its own connection, and delivers.
+  RunResult r = out(tcp("10.200.0.1", kVip, 1000, 80, TCP_ACK));
+  ASSERT_EQ(r.retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(r.data, delivered(PacketBuilder().ipv4("10.200.0.1", "10.200.0.2")
+                                  .tcp(1000, 8080, TCP_ACK), b_));
+  EXPECT_EQ(rows_with(SLUICE_CT_SVC).size(), 1u);
+  EXPECT_EQ(ct_entries(), 2u);
+  EXPECT_EQ(drops(SLUICE_DIR_EGRESS, SLUICE_DROP_LB_TUPLE_CLASH), 0u);
+}
+
+TEST_F(LbTest, ReplyOfAConnectionWhoseClientWasReplacedIsDropped) {
+  service(kVip, 80, 1, {{"10.200.0.2", 8080}});
+  ASSERT_EQ(out(tcp("10.200.0.1", kVip, 1000, 80)).retval, TC_ACT_REDIRECT);
+  // The client pod is replaced: same address, another veth.
+  sluice_endpoint a2 = make_ep(3, kIdA, "10.200.0.1", "fd10:200::1", 13, 0x03);
+  add_local(a2);
+  bump_epoch();
+  act_as(b_);
+  EXPECT_EQ(out(PacketBuilder().ipv4("10.200.0.2", "10.200.0.1")
+                    .tcp(8080, 1000, TCP_SYN | TCP_ACK).build()).retval,
+            TC_ACT_SHOT);
+  EXPECT_EQ(drops(SLUICE_DIR_EGRESS, SLUICE_DROP_LB_STALE_CONN), 1u);
+  EXPECT_TRUE(rows_with(SLUICE_CT_REVNAT).empty());
+  // Never a plain entry keyed by the reverse-translated tuple.
+  for (const auto& row : ct_rows()) EXPECT_TRUE(row.value.flags & SLUICE_CT_SVC);
+}
+
+TEST_F(LbTest, PacketsFromTheServiceAddressLeaveServiceEntriesAlone) {
+  service(kVip, 80, 1, {{"192.0.2.1", 8080}});
+  ASSERT_EQ(out(tcp("10.200.0.1", kVip, 1000, 80)).retval, TC_ACT_OK);
+  ASSERT_EQ(rows_with(SLUICE_CT_SVC).size(), 1u);
+  // Something routed to the client with the service address as source:
+  // not a reply the service entry describes.
+  RunResult r = in(PacketBuilder().ipv4(kVip, "10.200.0.1").tcp(80, 1000, TCP_ACK).build());
+  EXPECT_EQ(r.retval, TC_ACT_OK);
+  EXPECT_EQ(r.data, PacketBuilder().ipv4(kVip, "10.200.0.1").tcp(80, 1000, TCP_ACK).build());
+  EXPECT_EQ(rows_with(SLUICE_CT_SVC).size(), 1u);
+  // The client's connection still goes to its backend.
+  r = out(tcp("10.200.0.1", kVip, 1000, 80, TCP_ACK));
+  ASSERT_EQ(r.retval, TC_ACT_OK);
+  EXPECT_EQ(r.data, PacketBuilder().ipv4("10.200.0.1", "192.0.2.1").tcp(1000, 8080, TCP_ACK).build());
+}
+
+// SCTP: the common header (ports, verification tag, CRC32c). The CRC
+// covers the ports, not the addresses.
+Bytes sctp(const char* s, const char* d, uint16_t sp, uint16_t dp) {
+  Bytes h = {uint8_t(sp >> 8), uint8_t(sp), uint8_t(dp >> 8), uint8_t(dp),
+             0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef};
+  return PacketBuilder().ipv4(s, d).l4_proto(IPPROTO_SCTP).payload(h).build();
+}
+
+TEST_F(LbTest, SctpIsTranslatedWhenThePortStaysAndRefusedWhenItChanges) {
+  service(kVip, 9000, 1, {{"192.0.2.1", 9000}}, IPPROTO_SCTP);
+  RunResult r = out(sctp("10.200.0.1", kVip, 5000, 9000));
+  ASSERT_EQ(r.retval, TC_ACT_OK);
+  EXPECT_EQ(r.data, sctp("10.200.0.1", "192.0.2.1", 5000, 9000));
+  service(kVip, 9001, 2, {{"192.0.2.1", 9999}}, IPPROTO_SCTP);
+  EXPECT_EQ(out(sctp("10.200.0.1", kVip, 5000, 9001)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(drops(SLUICE_DIR_EGRESS, SLUICE_DROP_LB_NAT_FAILED), 1u);
+}
+
+TEST_F(LbTest, AffinityIsNotSetByADroppedPacket) {
+  auto v = service(kVip, 80, 1, {{"192.0.2.1", 80}, {"192.0.2.2", 80}});
+  v.flags = SLUICE_LB_AFFINITY;
+  v.affinity_s = 60;
+  update(v);
+  // Pod a sends with b's address: dropped as spoofed, and b gets no
+  // affinity it never asked for.
+  EXPECT_EQ(out(tcp("10.200.0.2", kVip, 1000, 80)).retval, TC_ACT_SHOT);
+  EXPECT_EQ(drops(SLUICE_DIR_EGRESS, SLUICE_DROP_SPOOFED_SOURCE), 1u);
+  sluice_lb_affinity_key k{};
+  k.svc_id = 1;
+  k.family = AF_INET;
+  inet_pton(AF_INET, "10.200.0.2", k.addr);
+  EXPECT_FALSE(map_lookup<sluice_lb_affinity>(skel_->maps.sluice_lb_aff, k).has_value());
+  // An allowed connection sets it.
+  ASSERT_EQ(out(tcp("10.200.0.1", kVip, 1000, 80)).retval, TC_ACT_OK);
+  inet_pton(AF_INET, "10.200.0.1", k.addr);
+  EXPECT_TRUE(map_lookup<sluice_lb_affinity>(skel_->maps.sluice_lb_aff, k).has_value());
+}
+
+TEST_F(LbTest, ConnectionCountSurvivesRacesAndTupleReuse) {
+  auto v = service(kVip, 80, 1, {{"192.0.2.1", 80}});
+  v.conn_cap = 1;
+  update(v);
+  const uint32_t id = ids_["192.0.2.1:80"];
+  // Racing closes took the count below zero: that is room, not 2^32.
+  const uint32_t minus_one = 0xffffffffu;
+  ASSERT_EQ(map_update(skel_->maps.sluice_lb_conns, id, minus_one), 0);
+  EXPECT_EQ(out(tcp("10.200.0.1", kVip, 1000, 80)).retval, TC_ACT_OK);
+  EXPECT_EQ(map_lookup<uint32_t>(skel_->maps.sluice_lb_conns, id), 0u);
+  const uint32_t zero = 0;
+  ASSERT_EQ(map_update(skel_->maps.sluice_lb_conns, id, zero), 0);
+  EXPECT_EQ(out(tcp("10.200.0.1", kVip, 1001, 80)).retval, TC_ACT_OK);
+  EXPECT_EQ(map_lookup<uint32_t>(skel_->maps.sluice_lb_conns, id), 1u);
+  // It closes (FIN), and a SYN reuses its tuple: open again, counted again.
+  EXPECT_EQ(out(tcp("10.200.0.1", kVip, 1001, 80, TCP_FIN | TCP_ACK)).retval, TC_ACT_OK);
+  EXPECT_EQ(map_lookup<uint32_t>(skel_->maps.sluice_lb_conns, id), 0u);
+  EXPECT_EQ(out(tcp("10.200.0.1", kVip, 1001, 80, TCP_SYN)).retval, TC_ACT_OK);
+  EXPECT_EQ(map_lookup<uint32_t>(skel_->maps.sluice_lb_conns, id), 1u);
+  for (const auto& row : rows_with(SLUICE_CT_REVNAT))
+    EXPECT_FALSE(row.value.flags & SLUICE_CT_CLOSING);
 }
 
 }  // namespace
