@@ -47,12 +47,16 @@ static __always_inline int drop(struct __sk_buff *skb, __u32 dir,
 	return TC_ACT_SHOT;
 }
 
-/* Neighbour discovery uses link-local and unspecified sources: it is not
- * pod traffic, so neither anti-spoofing nor policy applies to it. */
+/* Neighbour discovery and multicast listener discovery (MLD queries and
+ * reports, 130-132 and 143: sent from the unspecified address during DAD)
+ * use link-local and unspecified sources: not pod traffic, so neither
+ * anti-spoofing nor policy applies to it. */
 static __always_inline int is_ndisc(const struct sluice_flow *f)
 {
 	return f->family == AF_INET6 && f->proto == 58 &&
-	       f->icmp_type >= 133 && f->icmp_type <= 137;
+	       ((f->icmp_type >= 133 && f->icmp_type <= 137) ||
+		(f->icmp_type >= 130 && f->icmp_type <= 132) ||
+		f->icmp_type == 143);
 }
 
 /* Fills f (zeroed by the caller). Returns 0, -1 for non-IP, or a drop
@@ -146,6 +150,7 @@ __attribute__((noinline)) int sluice_lxc_lb_new(struct sluice_flow *f,
 	x->hairpin = sluice_addr_eq(be->addr, f->saddr);
 	x->capped = svc->conn_cap != 0;
 	x->affinity = !!(svc->flags & SLUICE_LB_AFFINITY);
+	x->nodeport = 0;
 	return 0;
 }
 
@@ -208,6 +213,41 @@ sluice_lxc_revnat(struct __sk_buff *skb, struct sluice_flow *f,
 	return sluice_lb_rewrite(skb, f, 0, back, f->dport);
 }
 
+/* A reply of a north-south service connection, reverse-translated: its
+ * source is now a node address, which the stack would drop as martian on
+ * a pod veth, so it goes straight out of the device the route to the
+ * client names (bpf_redirect_neigh resolves the next hop's MAC). With no
+ * route, the stack gets it. */
+__attribute__((noinline)) int sluice_lxc_to_device(struct __sk_buff *skb,
+						   struct sluice_flow *f)
+{
+	struct bpf_fib_lookup p = {};
+	int rc;
+
+	if (!skb || !f)
+		return TC_ACT_SHOT;
+	p.family = f->family;
+	p.l4_protocol = f->proto;
+	p.sport = f->sport;
+	p.dport = f->dport;
+	p.tot_len = skb->len - f->l3_off;
+	p.ifindex = skb->ifindex;
+	if (f->family == AF_INET) {
+		__builtin_memcpy(&p.ipv4_src, f->saddr, 4);
+		__builtin_memcpy(&p.ipv4_dst, f->daddr, 4);
+	} else {
+		__builtin_memcpy(p.ipv6_src, f->saddr, 16);
+		__builtin_memcpy(p.ipv6_dst, f->daddr, 16);
+	}
+	/* An input lookup from the pod veth (as the stack would route it,
+	 * minus the martian check): with BPF_FIB_LOOKUP_OUTPUT the ifindex
+	 * would pin the route to the pod veth itself. */
+	rc = bpf_fib_lookup(skb, &p, sizeof(p), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return TC_ACT_OK;
+	return bpf_redirect_neigh(p.ifindex, NULL, 0, 0);
+}
+
 /* A new service connection that cannot be given a backend: counted and
  * reported as a drop with its reason, and the client is told at once (TCP
  * RST, ICMP port unreachable) instead of retrying into a black hole, as
@@ -267,7 +307,7 @@ __attribute__((noinline)) int sluice_lxc_out_slow(struct __sk_buff *skb,
 	/* A reply of a service connection goes back to the service address
 	 * first: the destination to deliver to is known after that. */
 	if (h.v && h.reply && (h.v->flags & SLUICE_CT_REVNAT)) {
-		revnat = 1;
+		revnat = (h.v->flags & SLUICE_CT_NODEPORT) ? 2 : 1;
 		if (f->frag == SLUICE_FRAG_FIRST)
 			sluice_frag_remember(f); /* as later fragments come */
 		if (sluice_lxc_revnat(skb, f, h.v))
@@ -341,7 +381,7 @@ deliver:
 		sluice_frag_remember(f);
 	sluice_count(SLUICE_DIR_EGRESS, SLUICE_DROP_NONE, skb->len);
 	if (!dst)
-		return TC_ACT_OK;
+		return revnat == 2 ? sluice_lxc_to_device(skb, f) : TC_ACT_OK;
 	return deliver_out(skb, dst->ifindex, dst->pod_mac, dst->host_mac);
 }
 
@@ -440,9 +480,16 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 		sluice_lb_conn_add(h.v->backend_id, d);
 	if (f->frag == SLUICE_FRAG_FIRST && !svc) /* svc: by lb_out */
 		sluice_frag_remember(f);
-	if (unlikely(h.reply && (h.v->flags & SLUICE_CT_REVNAT)) &&
-	    sluice_lxc_revnat(skb, f, h.v))
-		return drop(skb, SLUICE_DIR_EGRESS, SLUICE_DROP_LB_NAT_FAILED);
+	if (unlikely(h.reply && (h.v->flags & SLUICE_CT_REVNAT))) {
+		if (sluice_lxc_revnat(skb, f, h.v))
+			return drop(skb, SLUICE_DIR_EGRESS,
+				    SLUICE_DROP_LB_NAT_FAILED);
+		if (h.v->flags & SLUICE_CT_NODEPORT) {
+			sluice_count(SLUICE_DIR_EGRESS, SLUICE_DROP_NONE,
+				     skb->len);
+			return sluice_lxc_to_device(skb, f);
+		}
+	}
 	sluice_count(SLUICE_DIR_EGRESS, SLUICE_DROP_NONE, skb->len);
 	return deliver_out(skb, h.dst->ifindex, h.dst->pod_mac,
 			   h.dst->host_mac);

@@ -1,11 +1,12 @@
-/* sluice_xdp: the program on every node device (XDP, native mode first).
- * Today: parse, then the prefilter. North-south load balancing joins here
- * later, after the prefilter, so denied sources never reach it. */
+/* sluice_xdp: the program on every node device (XDP, native mode first):
+ * parse, the prefilter, then north-south load balancing (lib/nodeport.h),
+ * after the prefilter so denied sources never reach it. */
 #include "lib/common.h"
 #include "lib/parse.h"
 #include "lib/counters.h"
 #include "lib/events.h"
 #include "lib/prefilter.h"
+#include "lib/nodeport.h"
 
 SEC("xdp")
 int sluice_xdp(struct xdp_md *ctx)
@@ -26,6 +27,14 @@ int sluice_xdp(struct xdp_md *ctx)
 		sluice_drop(ctx->ingress_ifindex, SLUICE_DIR_INGRESS,
 			    SLUICE_DROP_PREFILTER_DENY, len, &l3);
 		return XDP_DROP;
+	}
+	if (rc == SLUICE_PARSE_OK) {
+		struct sluice_flow f = {};
+
+		/* Later fragments and what the TC hooks reject go on to them. */
+		if (!sluice_parse_flow(data, data_end, &l3, &f) &&
+		    f.frag != SLUICE_FRAG_LATER)
+			return sluice_xdp_nodeport(ctx, &f);
 	}
 	/* Passes are not counted here: the device's rx counters minus the
 	 * drops give them, and a per-CPU increment would cost the pass path

@@ -22,7 +22,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # test topology tools (namespaces, veths, probes) and baselines
-  iproute2 iputils-ping netcat-openbsd iptables procps python3
+  iproute2 iputils-ping netcat-openbsd iptables procps python3 ethtool
 )
 
 missing=()

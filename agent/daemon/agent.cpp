@@ -5,12 +5,34 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 
 #include "api/server.h"
 #include "datapath/conntrack.h"
 #include "sluice/abi.h"
 
 namespace sluice {
+namespace {
+
+// NodePort traffic is translated at XDP and then routed by this network
+// namespace's stack to the pod's veth (and the pod's replies back out of
+// the device): with node devices configured the namespace must forward,
+// as every Kubernetes node does. Per network namespace; never touched
+// without devices.
+Status enable_forwarding(const std::vector<std::string>& devices) {
+  if (devices.empty()) return {};
+  for (const char* path : {"/proc/sys/net/ipv4/ip_forward",
+                           "/proc/sys/net/ipv6/conf/all/forwarding"}) {
+    std::ofstream f(path);
+    if (!(f << "1\n") || !f.flush())
+      return err(std::string("enable forwarding: write ") + path + ": " +
+                 errno_str(errno));
+  }
+  spdlog::info("forwarding enabled (node devices configured)");
+  return {};
+}
+
+}  // namespace
 
 Agent::Agent(AgentConfig cfg) : cfg_(std::move(cfg)), layout_{cfg_.bpffs} {}
 
@@ -39,13 +61,15 @@ Status Agent::start() {
   identities_ = std::make_unique<IdentityAllocator>(*store_);
   if (auto s = identities_->restore(); !s) return s;
 
-  auto xdp = XdpDatapath::load(layout_);
-  if (!xdp) return Error{xdp.error()};
-  xdp_ = std::move(*xdp);
-  if (auto s = xdp_->set_event_level(SLUICE_EVENTS_DROPS); !s) return s;
+  // sluice_lxc first: it sizes the maps both programs share (pins).
   auto lxc = LxcDatapath::load(layout_, {cfg_.conntrack.max});
   if (!lxc) return Error{lxc.error()};
   lxc_ = std::move(*lxc);
+  auto xdp = XdpDatapath::load(layout_, cfg_.conntrack.max);
+  if (!xdp) return Error{xdp.error()};
+  xdp_ = std::move(*xdp);
+  if (auto s = xdp_->set_event_level(SLUICE_EVENTS_DROPS); !s) return s;
+  if (auto s = enable_forwarding(cfg_.devices); !s) return s;
 
   std::optional<Cidr> pod4, pod6;
   if (!cfg_.pod_cidr.empty()) pod4 = *Cidr::parse(cfg_.pod_cidr);

@@ -17,11 +17,14 @@
 namespace sluice {
 
 Result<std::unique_ptr<XdpDatapath>> XdpDatapath::load(
-    const BpffsLayout& layout) {
+    const BpffsLayout& layout, uint32_t ct_max) {
   auto dp = std::make_unique<XdpDatapath>(Token{});
   dp->layout_ = layout;
   dp->skel_ = sluice_xdp__open();
   if (!dp->skel_) return err("open sluice_xdp object: " + errno_str(errno));
+  if (bpf_map__set_max_entries(dp->skel_->maps.sluice_ct, ct_max))
+    return err("sluice_xdp: conntrack.max " + std::to_string(ct_max) + ": " +
+               errno_str(errno));
   MapPinner pinner(layout);
   if (auto s = pinner.prepare(dp->skel_->obj); !s) return Error{s.error()};
   if (int e = sluice_xdp__load(dp->skel_))

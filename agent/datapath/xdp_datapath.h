@@ -24,7 +24,11 @@ struct ProgramInfo {
 class XdpDatapath {
  public:
   // Opens and loads the object, reusing (or migrating) pinned maps.
-  static Result<std::unique_ptr<XdpDatapath>> load(const BpffsLayout& layout);
+  // ct_max: conntrack.max. sluice_xdp shares sluice_ct (and the endpoint,
+  // policy and load-balancer maps) with sluice_lxc through their pins, so
+  // it must declare the same size; load sluice_lxc first.
+  static Result<std::unique_ptr<XdpDatapath>> load(const BpffsLayout& layout,
+                                                   uint32_t ct_max);
   ~XdpDatapath();  // closes fds only: pins and links stay
 
   XdpDatapath(const XdpDatapath&) = delete;

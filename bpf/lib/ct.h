@@ -37,6 +37,7 @@ struct sluice_lb_xlate {
 	__u8 hairpin; /* the client is the backend */
 	__u8 capped;  /* the service caps connections per backend */
 	__u8 affinity; /* ClientIP affinity: remembered once the connection is */
+	__u8 nodeport; /* north-south, translated at XDP (SLUICE_CT_NODEPORT) */
 };
 
 /* sluice_ct_scratch: PERCPU_ARRAY, 1 entry of struct sluice_ct_value.
@@ -295,7 +296,8 @@ sluice_ct_create(const struct sluice_flow *f, struct sluice_ct_key *k,
 	sluice_ct_end_of(&v->ends[1], resp);
 	if (!x || !x->active)
 		return sluice_ct_insert(k, v);
-	v->flags |= SLUICE_CT_REVNAT | (x->hairpin ? SLUICE_CT_HAIRPIN : 0);
+	v->flags |= SLUICE_CT_REVNAT | (x->hairpin ? SLUICE_CT_HAIRPIN : 0) |
+		    (x->nodeport ? SLUICE_CT_NODEPORT : 0);
 	__builtin_memcpy(v->nat_addr, x->front, 16);
 	v->nat_port = x->front_port;
 	v->backend_id = x->backend_id;

@@ -145,6 +145,7 @@ static __always_inline void sluice_lb_xlate_of(struct sluice_lb_xlate *x,
 	x->hairpin = !!(v->flags & SLUICE_CT_HAIRPIN);
 	x->capped = 0;
 	x->affinity = 0;
+	x->nodeport = 0;
 }
 
 /* Is the entry found for a translated packet the connection entry of

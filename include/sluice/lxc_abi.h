@@ -123,6 +123,11 @@ enum sluice_ct_flags {
 	 * rewrites the source to the hairpin address; replies (from the
 	 * backend to that address) go back to the backend's own address. */
 	SLUICE_CT_HAIRPIN = 1 << 5,
+	/* North-south: translated at XDP on a node device (NodePort,
+	 * LoadBalancer, externalIPs). Reverse-translated replies carry a node
+	 * address as source, which the stack would refuse as martian on a pod
+	 * veth: they go straight to the device (bpf_fib_lookup). */
+	SLUICE_CT_NODEPORT = 1 << 6,
 };
 
 /* A local endpoint at one end of a connection: what delivery to it needs

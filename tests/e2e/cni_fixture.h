@@ -31,8 +31,12 @@ class CniE2E : public ::testing::Test {
     std::ofstream(tmp_ + "/net.conf")
         << R"({"cniVersion":"1.0.0","name":"sluice","type":"sluice-cni","socket":")"
         << tmp_ << "/a.sock\"}";
+    ASSERT_NO_FATAL_FAILURE(before_start());
     start();
   }
+  // For fixtures that need more in the node namespace before the agent
+  // starts (node devices) or more agent flags (extra_args_).
+  virtual void before_start() {}
   void TearDown() override {
     for (auto& [name, ns] : pods_) cni("DEL", name);
     agent_.reset();

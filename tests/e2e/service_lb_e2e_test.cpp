@@ -243,4 +243,66 @@ TEST_F(Services, Maglev_RemovingOneBackendOfThreeMovesAboutAThirdOfFlows) {
 }
 
 }  // namespace
+
+// North-south: a node device with sluice_xdp, and a client in a namespace
+// outside the node on the other end of it.
+class NodePort : public Services {
+ protected:
+  void before_start() override {
+    outside_ = std::make_unique<Netns>("sl-co" + sfx_);
+    auto r = sh("ip link add np0 netns " + node_->name() + " type veth peer name eth0 netns " +
+                outside_->name());
+    ASSERT_EQ(r.rc, 0) << r.out;
+    ASSERT_EQ(node_->exec("ip addr add 198.18.77.2/24 dev np0").rc, 0);
+    ASSERT_EQ(node_->exec("ip link set np0 up").rc, 0);
+    ASSERT_EQ(outside_->exec("ip addr add 198.18.77.1/24 dev eth0").rc, 0);
+    ASSERT_EQ(outside_->exec("ip link set eth0 up").rc, 0);
+    // A veth hands a local sender's TCP/UDP packets over with the checksum
+    // left to offload (CHECKSUM_PARTIAL), which XDP cannot see; packets
+    // from a wire carry full checksums. Make the outside a wire.
+    ASSERT_EQ(outside_->exec("ethtool -K eth0 tx off").rc, 0);
+    extra_args_ = {"--devices", "np0"};
+  }
+  json connect_from_outside(const std::string& addr, uint16_t port, int n) {
+    auto r = outside_->exec("python3 " + tmp_ + "/client.py " + addr + " " +
+                                std::to_string(port) + " " + std::to_string(n),
+                            120);
+    auto j = json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.out;
+    return j.is_discarded() ? json{{"counts", json::object()}, {"fail", n}} : j;
+  }
+  std::unique_ptr<Netns> outside_;
+};
+
+TEST_F(NodePort, FromANamespaceOutsideTheNodeReachesEveryBackend) {
+  ASSERT_EQ(apply("apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: x}\n"
+                  "spec: {type: NodePort, selector: {app: web}, ports: [{name: http, "
+                  "port: 80, targetPort: http, nodePort: 30080}]}\n")
+                .rc,
+            0);
+  auto j = connect_from_outside("198.18.77.2", 30080, 30);
+  EXPECT_EQ(j["fail"], 0) << j.dump() << read_file(tmp_ + "/agent.log");
+  for (const char* p : {"b", "c", "d"})
+    EXPECT_GT(j["counts"].value(p, 0), 0) << "never reached " << p << ": " << j.dump();
+  auto lb = ctl("lb list");
+  EXPECT_NE(lb.out.find("198.18.77.2:30080"), std::string::npos) << lb.out;
+  // The client saw the node address only: its connections are in
+  // conntrack as translated from the node port.
+  auto ct = json::parse(ctl("ct list -o json").out, nullptr, false);
+  int from_node_port = 0;
+  for (const auto& e : ct) from_node_port += e.value("nat", "") == "from 198.18.77.2:30080";
+  EXPECT_GT(from_node_port, 0) << ct.dump();
+  // A NetworkPolicy on the backends that admits only the client pod shuts
+  // the outside client out (its address keeps its own identity: world).
+  ASSERT_EQ(apply("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: "
+                  "{name: only-client, namespace: x}\nspec: {podSelector: {matchLabels: "
+                  "{app: web}}, ingress: [{from: [{podSelector: {matchLabels: {app: "
+                  "client}}}]}]}\n")
+                .rc,
+            0);
+  j = connect_from_outside("198.18.77.2", 30080, 3);
+  EXPECT_EQ(j["fail"], 3) << j.dump();
+  EXPECT_GE(drops("policy-deny-ingress"), 1u);
+}
+
 }  // namespace sluice::e2e

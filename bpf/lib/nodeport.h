@@ -1,0 +1,212 @@
+/* North-south load balancing at XDP on the node's devices: NodePort,
+ * LoadBalancer ingress IPs and externalIPs (frontends of scope external).
+ *
+ * As built (docs/design-services.md, "North-south at XDP"): backends on
+ * this node. A new connection picks its backend as the ClusterIP path
+ * does, passes the backend's ingress policy for the client's identity,
+ * and gets the same two conntrack entries the ClusterIP path makes (the
+ * service entry keyed by the client's tuple, the connection entry with the
+ * frontend for reverse NAT). The packet is then translated in place
+ * (destination only: the client address is kept) and passed to the stack,
+ * which routes it to the pod's veth, where sluice_lxc_in finds the
+ * connection and delivers it. The pod's replies are reverse-translated by
+ * sluice_lxc_out from the connection entry, exactly like a ClusterIP
+ * reply, and leave through the host stack. Backends on other nodes (SNAT
+ * or DSR with bpf_fib_lookup) are not built: such a pick is passed on
+ * untouched. */
+#ifndef SLUICE_BPF_NODEPORT_H
+#define SLUICE_BPF_NODEPORT_H
+
+#include "common.h"
+#include "l4.h"
+#include "ct.h"
+#include "lb.h"
+#include "endpoint.h"
+#include "ipcache.h"
+#include "policy.h"
+#include "events.h"
+
+static __always_inline __u16 sluice_csum_fold(__s64 s)
+{
+	__u64 c = (__u64)s;
+
+	c = (c & 0xffff) + (c >> 16);
+	c = (c & 0xffff) + (c >> 16);
+	c = (c & 0xffff) + (c >> 16);
+	return (__u16)c;
+}
+
+/* Replaces the 16-bit checksum at off: the words from[] become to[]
+ * (n bytes, a multiple of 4). 0 or -1. */
+static __always_inline int sluice_xdp_csum_update(struct xdp_md *ctx,
+						  __u32 off, __be32 *from,
+						  __be32 *to, __u32 n)
+{
+	__u16 c;
+	__s64 d;
+
+	if (bpf_xdp_load_bytes(ctx, off, &c, 2))
+		return -1;
+	d = bpf_csum_diff(from, n, to, n, (__u16)~c);
+	if (d < 0)
+		return -1;
+	c = ~sluice_csum_fold(d);
+	return bpf_xdp_store_bytes(ctx, off, &c, 2) ? -1 : 0;
+}
+
+/* Destination address and port of the packet (and f) become to/port:
+ * the IPv4 header checksum and the L4 checksum (pseudo-header and port)
+ * follow; an IPv4 UDP datagram without checksum keeps none. SCTP needs
+ * the port unchanged (its CRC32c covers it). 0 or -1. */
+static __always_inline int sluice_xdp_dnat(struct xdp_md *ctx,
+					   struct sluice_flow *f,
+					   const __u8 *to, __be16 port)
+{
+	__be32 from[5] = {}, nw[5] = {};
+	__u32 alen = f->family == AF_INET ? 4 : 16;
+	__u32 daddr_off = f->l3_off + (f->family == AF_INET ? 16 : 24);
+	__u32 csum_off = 0;
+
+	if (f->proto == IPPROTO_SCTP && port != f->dport)
+		return -1;
+	__builtin_memcpy(from, f->daddr, 16);
+	__builtin_memcpy(nw, to, 16);
+	if (f->proto == IPPROTO_TCP) {
+		csum_off = f->l4_off + 16;
+	} else if (f->proto == IPPROTO_UDP) {
+		__u16 c = 0;
+
+		if (bpf_xdp_load_bytes(ctx, f->l4_off + 6, &c, 2))
+			return -1;
+		if (c || f->family == AF_INET6)
+			csum_off = f->l4_off + 6;
+	}
+	if (f->family == AF_INET) {
+		if (sluice_xdp_csum_update(ctx, f->l3_off + 10, from, nw, 4))
+			return -1;
+		if (bpf_xdp_store_bytes(ctx, daddr_off, nw, 4))
+			return -1;
+	} else if (bpf_xdp_store_bytes(ctx, daddr_off, nw, 16)) {
+		return -1;
+	}
+	if (csum_off) {
+		/* The address words, then the port as a fifth word. */
+		from[4] = f->dport;
+		nw[4] = port;
+		if (alen == 4) {
+			from[1] = from[4];
+			nw[1] = nw[4];
+			if (sluice_xdp_csum_update(ctx, csum_off, from, nw, 8))
+				return -1;
+		} else if (sluice_xdp_csum_update(ctx, csum_off, from, nw,
+						  20)) {
+			return -1;
+		}
+	}
+	if (port != f->dport &&
+	    bpf_xdp_store_bytes(ctx, f->l4_off + 2, &port, 2))
+		return -1;
+	__builtin_memcpy(f->daddr, to, 16);
+	f->dport = port;
+	return 0;
+}
+
+static __always_inline int sluice_np_drop(struct xdp_md *ctx, __u32 reason)
+{
+	sluice_drop(ctx->ingress_ifindex, SLUICE_DIR_INGRESS, reason,
+		    ctx->data_end - ctx->data, NULL);
+	return XDP_DROP;
+}
+
+/* A new connection to an external frontend. x: scratch for the
+ * translation. Returns an XDP verdict. */
+static __always_inline int sluice_np_new(struct xdp_md *ctx,
+					 struct sluice_flow *f,
+					 struct sluice_lb_xlate *x)
+{
+	struct sluice_ct_key k __attribute__((aligned(8)));
+	struct sluice_lb_svc_key sk = {};
+	struct sluice_endpoint *ep;
+	struct sluice_lb_backend *be;
+	struct sluice_lb_svc *svc;
+	__u32 id = 0, src_id, src_cidr, rule = 0;
+	int rc, rev;
+
+	__builtin_memcpy(sk.addr, f->daddr, 16);
+	sk.port = f->dport;
+	sk.proto = f->proto;
+	sk.family = f->family;
+	sk.scope = SLUICE_LB_SCOPE_EXTERNAL;
+	svc = bpf_map_lookup_elem(&sluice_lb_svc, &sk);
+	if (!svc)
+		return XDP_PASS;
+	rc = sluice_lb_pick(svc, f, &id);
+	if (rc)
+		return sluice_np_drop(ctx, rc);
+	be = bpf_map_lookup_elem(&sluice_lb_be, &id);
+	if (!be || be->family != f->family)
+		return sluice_np_drop(ctx, SLUICE_DROP_LB_NO_BACKEND);
+	ep = sluice_ep_by_addr(f->family, be->addr);
+	if (!ep) /* a backend on another node: SNAT/DSR not built */
+		return XDP_PASS;
+	sluice_ipcache_get(f->family, f->saddr, &src_id, &src_cidr);
+	if ((ep->flags & SLUICE_EP_INGRESS_ENFORCED) &&
+	    !sluice_policy_allows(ep->ep_id, SLUICE_DIR_INGRESS, f->proto,
+				  bpf_ntohs(be->port), src_id, src_cidr, &rule))
+		return sluice_np_drop(ctx, SLUICE_DROP_POLICY_DENY_INGRESS);
+	__builtin_memcpy(x->front, f->daddr, 16);
+	__builtin_memcpy(x->back, be->addr, 16);
+	__builtin_memcpy(x->orig_saddr, f->saddr, 16);
+	x->front_port = f->dport;
+	x->back_port = be->port;
+	x->backend_id = id;
+	x->svc_id = svc->svc_id;
+	x->active = 1;
+	x->created = 1;
+	x->hairpin = 0;
+	x->capped = svc->conn_cap != 0;
+	x->affinity = !!(svc->flags & SLUICE_LB_AFFINITY);
+	x->nodeport = 1;
+	if (sluice_xdp_dnat(ctx, f, x->back, x->back_port))
+		return sluice_np_drop(ctx, SLUICE_DROP_LB_NAT_FAILED);
+	rev = sluice_ct_key_of(f, &k);
+	rc = sluice_ct_create(f, &k, rev, bpf_jiffies64(), sluice_ep_epoch_now(),
+			      rule, src_id, ep->identity, NULL, ep, x);
+	if (rc)
+		return sluice_np_drop(ctx, rc);
+	if (x->capped)
+		sluice_lb_conn_add(id, 1);
+	if (x->affinity)
+		sluice_lb_affine_set(x, f->family);
+	return XDP_PASS;
+}
+
+/* Service packets arriving on a node device. f: the parsed packet (not a
+ * later fragment). Returns an XDP verdict; XDP_PASS for everything that is
+ * not north-south service traffic. */
+__attribute__((noinline)) int sluice_xdp_nodeport(struct xdp_md *ctx,
+						  struct sluice_flow *f)
+{
+	struct sluice_ct_key k __attribute__((aligned(8)));
+	struct sluice_ct_hit h = {};
+	struct sluice_lb_xlate *x = sluice_lb_scratch_get();
+
+	if (!ctx || !f || !x)
+		return XDP_PASS;
+	if (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP &&
+	    f->proto != IPPROTO_SCTP)
+		return XDP_PASS;
+	sluice_ct_find(f, &k, &h);
+	if (!h.v)
+		return sluice_np_new(ctx, f, x);
+	/* Only the client direction of a service connection is ours; the
+	 * rest (plain connections, replies) belongs to the pod hooks. */
+	if (!(h.v->flags & SLUICE_CT_SVC) || h.reply)
+		return XDP_PASS;
+	sluice_ct_touch(h.v, f, bpf_jiffies64(), 0);
+	if (sluice_xdp_dnat(ctx, f, h.v->nat_addr, h.v->nat_port))
+		return sluice_np_drop(ctx, SLUICE_DROP_LB_NAT_FAILED);
+	return XDP_PASS;
+}
+
+#endif

@@ -1,0 +1,156 @@
+// North-south load balancing in sluice_xdp through BPF_PROG_TEST_RUN:
+// NodePort translation to a backend on this node, byte-exact with correct
+// checksums, the conntrack entries it shares with sluice_lxc (both
+// programs are loaded over the same maps, as the agent pins them), the
+// backend's ingress policy, and the reply reverse-translated by
+// sluice_lxc_out back to the node address and node port.
+#include <cstring>
+
+#include "lxc_fixture.h"
+#include "sluice_xdp.skel.h"
+
+namespace sluice::test {
+namespace {
+
+constexpr const char* kNode = "198.18.0.2";
+constexpr const char* kClient = "198.18.0.1";
+constexpr const char* kNode6 = "2001:db8::2";
+constexpr const char* kClient6 = "2001:db8::1";
+constexpr uint16_t kNodePort = 30080;
+constexpr uint32_t kWorld = 2;
+
+class NodePortTest : public LxcTest {
+ protected:
+  void SetUp() override {
+    LxcTest::SetUp();
+    if (HasFatalFailure()) return;
+    xdp_ = sluice_xdp::open();
+    ASSERT_NE(xdp_, nullptr);
+    detail::disable_pinning(xdp_->obj);
+    // Every map both programs have is the lxc skeleton's, as with pins.
+    bpf_map* m;
+    bpf_object__for_each_map(m, xdp_->obj) {
+      bpf_map* twin = bpf_object__find_map_by_name(skel_->obj, bpf_map__name(m));
+      if (twin && !std::strchr(bpf_map__name(m), '.'))
+        ASSERT_EQ(bpf_map__reuse_fd(m, bpf_map__fd(twin)), 0) << bpf_map__name(m);
+    }
+    ASSERT_EQ(sluice_xdp::load(xdp_), 0);
+    ipcache(kWorld, 0, "0.0.0.0/0");
+    ipcache(kWorld, 0, "::/0");
+  }
+  void TearDown() override {
+    sluice_xdp::destroy(xdp_);
+    LxcTest::TearDown();
+  }
+  // An external frontend {addr, port} over backends.
+  void nodeport(const char* addr, uint16_t port, uint32_t svc_id,
+                std::vector<std::pair<const char*, uint16_t>> backends,
+                uint8_t proto = IPPROTO_TCP) {
+    sluice_lb_svc_key k{};
+    sluice::IpAddr a = *sluice::IpAddr::parse(addr);
+    std::memcpy(k.addr, a.bytes.data(), a.family == AF_INET ? 4 : 16);
+    k.family = uint8_t(a.family);
+    k.port = htons(port);
+    k.proto = proto;
+    k.scope = SLUICE_LB_SCOPE_EXTERNAL;
+    sluice_lb_svc v{};
+    v.svc_id = svc_id;
+    v.count = uint16_t(backends.size());
+    uint32_t slot = 0;
+    for (const auto& [ip, p] : backends) {
+      const uint32_t id = svc_id * 100 + slot;
+      sluice::IpAddr ba = *sluice::IpAddr::parse(ip);
+      sluice_lb_backend b{};
+      std::memcpy(b.addr, ba.bytes.data(), ba.family == AF_INET ? 4 : 16);
+      b.family = uint8_t(ba.family);
+      b.port = htons(p);
+      ASSERT_EQ(map_update(skel_->maps.sluice_lb_be, id, b), 0);
+      sluice_lb_slot_key sk{svc_id, slot++};
+      ASSERT_EQ(map_update(skel_->maps.sluice_lb_slots, sk, id), 0);
+    }
+    ASSERT_EQ(map_update(skel_->maps.sluice_lb_svc, k, v), 0);
+  }
+  RunResult xdp(const Bytes& f) { return BpfProgRun(xdp_->progs.sluice_xdp).run(f); }
+  size_t rows_with(uint32_t flag) {
+    size_t n = 0;
+    for (const auto& r : ct_rows()) n += (r.value.flags & flag) != 0;
+    return n;
+  }
+
+  sluice_xdp* xdp_ = nullptr;
+};
+
+TEST_F(NodePortTest, NewConnectionIsTranslatedToALocalBackendByteExact) {
+  nodeport(kNode, kNodePort, 1, {{"10.200.0.2", 8080}});
+  RunResult r = xdp(PacketBuilder().ipv4(kClient, kNode)
+                        .tcp(40000, kNodePort, TCP_SYN, 9).payload("hi").build());
+  ASSERT_EQ(r.retval, XDP_PASS);
+  EXPECT_EQ(r.data, PacketBuilder().ipv4(kClient, "10.200.0.2")
+                        .tcp(40000, 8080, TCP_SYN, 9).payload("hi").build());
+  EXPECT_EQ(rows_with(SLUICE_CT_SVC), 1u);
+  EXPECT_EQ(rows_with(SLUICE_CT_REVNAT), 1u);
+  // The stack routes it to the backend's veth: delivered as established.
+  act_as(b_);
+  RunResult in_r = in(r.data);
+  EXPECT_EQ(in_r.retval, TC_ACT_OK);
+  EXPECT_EQ(in_r.data, r.data);
+  // The backend answers: from the node address and node port again.
+  RunResult rep = out(PacketBuilder().ipv4("10.200.0.2", kClient)
+                          .tcp(8080, 40000, TCP_SYN | TCP_ACK, 3, 10).build());
+  // Straight to the device the route names (here: no route to the test
+  // client in this namespace, so the stack gets it).
+  ASSERT_EQ(rep.retval, TC_ACT_OK);
+  EXPECT_EQ(rep.data, PacketBuilder().ipv4(kNode, kClient)
+                          .tcp(kNodePort, 40000, TCP_SYN | TCP_ACK, 3, 10).build());
+  // The client's next packet takes the service entry.
+  r = xdp(PacketBuilder().ipv4(kClient, kNode).tcp(40000, kNodePort, TCP_ACK, 10, 4)
+              .payload("more").build());
+  ASSERT_EQ(r.retval, XDP_PASS);
+  EXPECT_EQ(r.data, PacketBuilder().ipv4(kClient, "10.200.0.2")
+                        .tcp(40000, 8080, TCP_ACK, 10, 4).payload("more").build());
+  EXPECT_EQ(ct_entries(), 2u);
+}
+
+TEST_F(NodePortTest, Ipv6AndUdpIncludingZeroChecksums) {
+  nodeport(kNode6, kNodePort, 1, {{"fd10:200::2", 5353}}, IPPROTO_UDP);
+  RunResult r = xdp(PacketBuilder().ipv6(kClient6, kNode6).udp(4000, kNodePort)
+                        .payload("q").build());
+  ASSERT_EQ(r.retval, XDP_PASS);
+  EXPECT_EQ(r.data, PacketBuilder().ipv6(kClient6, "fd10:200::2").udp(4000, 5353)
+                        .payload("q").build());
+  nodeport(kNode, kNodePort, 2, {{"10.200.0.2", 5353}}, IPPROTO_UDP);
+  Bytes f = PacketBuilder().ipv4(kClient, kNode).udp(4000, kNodePort).payload("q").build();
+  f[14 + 20 + 6] = f[14 + 20 + 7] = 0;  // no UDP checksum (IPv4 allows it)
+  r = xdp(f);
+  ASSERT_EQ(r.retval, XDP_PASS);
+  Bytes want = PacketBuilder().ipv4(kClient, "10.200.0.2").udp(4000, 5353).payload("q").build();
+  want[14 + 20 + 6] = want[14 + 20 + 7] = 0;
+  EXPECT_EQ(r.data, want);
+}
+
+TEST_F(NodePortTest, BackendIngressPolicyAppliesToTheClient) {
+  nodeport(kNode, kNodePort, 1, {{"10.200.0.2", 8080}});
+  enforce(b_, SLUICE_EP_INGRESS_ENFORCED,
+          {allow(kIdA, SLUICE_DIR_INGRESS, IPPROTO_TCP, 8080, 8080)});
+  RunResult r = xdp(tcp(kClient, kNode, 40000, kNodePort));
+  EXPECT_EQ(r.retval, XDP_DROP);
+  EXPECT_EQ(drops(SLUICE_DIR_INGRESS, SLUICE_DROP_POLICY_DENY_INGRESS), 1u);
+  EXPECT_EQ(ct_entries(), 0u);
+  enforce(b_, SLUICE_EP_INGRESS_ENFORCED,
+          {allow(kWorld, SLUICE_DIR_INGRESS, IPPROTO_TCP, 8080, 8080)});
+  EXPECT_EQ(xdp(tcp(kClient, kNode, 40000, kNodePort)).retval, XDP_PASS);
+}
+
+TEST_F(NodePortTest, OtherTrafficPassesUntouchedAndNoBackendDrops) {
+  nodeport(kNode, kNodePort, 1, {});
+  Bytes other = tcp(kClient, kNode, 40000, 22);
+  RunResult r = xdp(other);
+  EXPECT_EQ(r.retval, XDP_PASS);
+  EXPECT_EQ(r.data, other);
+  EXPECT_EQ(xdp(tcp(kClient, kNode, 40000, kNodePort)).retval, XDP_DROP);
+  EXPECT_EQ(drops(SLUICE_DIR_INGRESS, SLUICE_DROP_LB_NO_BACKEND), 1u);
+  EXPECT_EQ(ct_entries(), 0u);
+}
+
+}  // namespace
+}  // namespace sluice::test
