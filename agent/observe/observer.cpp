@@ -59,15 +59,42 @@ Status Observer::start() {
   rb_ = ring_buffer__new(fd_, &Observer::on_event, this, nullptr);
   if (!rb_) return err("map sluice_events: ring buffer: " + errno_str(errno));
   thread_ = std::thread([this] {
+    // The kernel wakes a sleeping reader through irq_work, and only when
+    // the reader had caught up: under a burst the ring can fill before
+    // that wakeup is served. So while events flow, the reader does not
+    // rely on it: it keeps draining until the ring has been empty for
+    // kSpin, and sleeps with a short timeout (kBusyPoll) for a second
+    // after the last event; idle, it sleeps until woken (or 100 ms).
+    using Clock = std::chrono::steady_clock;
+    constexpr auto kSpin = std::chrono::microseconds(200);
+    constexpr auto kBusy = std::chrono::seconds(1);
+    constexpr int kBusyPollMs = 1;
+    auto last_event = Clock::now() - kBusy;
+    auto flush = [this] {
+      if (batch_.empty()) return;
+      ingest(batch_.data(), batch_.size());
+      batch_.clear();
+    };
     while (!stop_.load()) {
-      const int n = ring_buffer__poll(rb_, 100);
+      const bool busy = Clock::now() - last_event < kBusy;
+      const int n = ring_buffer__poll(rb_, busy ? kBusyPollMs : 100);
       if (n < 0 && n != -EINTR) {
         spdlog::warn("events: ring buffer poll: {}", errno_str(-n));
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
-      if (!batch_.empty()) {
-        ingest(batch_.data(), batch_.size());
-        batch_.clear();
+      flush();
+      if (n <= 0) continue;
+      last_event = Clock::now();
+      while (!stop_.load()) {
+        const int m = ring_buffer__consume(rb_);
+        flush();
+        const auto now = Clock::now();
+        if (m > 0)
+          last_event = now;
+        else if (now - last_event > kSpin)
+          break;
+        else
+          std::this_thread::yield();
       }
     }
   });
