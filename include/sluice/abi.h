@@ -112,7 +112,12 @@ struct sluice_config {
 };
 
 /* ---- events (ring buffer) -------------------------------------------- */
-#define SLUICE_EVENTS_BYTES (1u << 20)
+/* 8 MiB: 69,905 records of 112 + 8 bytes, ~70 ms of events at 1M/s. The
+ * reader is a normal thread that a busy node may not schedule for several
+ * milliseconds; 1 MiB (8.7 ms at 1M/s) lost events in sluice-events-bench
+ * under load (docs/benchmarks.md). A pinned ring of another size is
+ * replaced on start (it holds nothing to migrate). */
+#define SLUICE_EVENTS_BYTES (1u << 23)
 
 /* Codes are an ABI (saved events, filters): only append. */
 enum sluice_event_type {

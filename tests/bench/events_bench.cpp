@@ -100,10 +100,14 @@ int main(int argc, char** argv) {
   int reader_cpu = 0, producer_cpu = 1, subscribers = 1;
   std::string json_out;
   bool fifo = false;
+  uint32_t ring_mb = 0;
+  app.add_option("--ring-mb", ring_mb,
+                 "ring buffer size in MiB (default: the agent's, SLUICE_EVENTS_BYTES)");
   app.add_flag("--reader-fifo", fifo,
                "run the reader (and subscribers) SCHED_FIFO: an uncontended "
                "core on a machine busy with other work");
-  app.add_option("--rates", rates, "events/s to drive (0 = as fast as possible)");
+  app.add_option("--rates", rates, "events/s to drive (0 = as fast as possible)")
+      ->delimiter(',');
   app.add_option("--seconds", seconds, "duration per rate");
   app.add_option("--batch", batch, "runs per BPF_PROG_TEST_RUN call");
   app.add_option("--reader-cpu", reader_cpu, "CPU of the agent's reader thread");
@@ -123,7 +127,13 @@ int main(int argc, char** argv) {
   std::vector<Row> rows;
   const auto pkt = frame();
   for (double rate : rates) {
-    auto* skel = sluice_events_bench::open_and_load();
+    auto* skel = sluice_events_bench::open();
+    if (skel && ring_mb)
+      bpf_map__set_max_entries(skel->maps.sluice_events, ring_mb << 20);
+    if (skel && sluice_events_bench::load(skel)) {
+      sluice_events_bench::destroy(skel);
+      skel = nullptr;
+    }
     if (!skel) {
       std::perror("sluice-events-bench: load");
       return 2;
@@ -177,7 +187,7 @@ int main(int argc, char** argv) {
       pin(producer_cpu);
       const double c0 = thread_cpu_s();
       LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt.data(),
-                  .data_size_in = uint32_t(pkt.size()), .repeat = batch);
+                  .data_size_in = uint32_t(pkt.size()), .repeat = int(batch));
       const auto end = t0 + std::chrono::duration<double>(seconds);
       while (Clock::now() < end) {
         if (rate > 0) {  // pace: never ahead of rate * elapsed

@@ -131,7 +131,8 @@ TEST_F(EventsTest, DropWithL3OnlyHasAddressesButNoPorts) {
 
 TEST_F(EventsTest, AFullRingBufferCountsLostEventsAndNeverBlocks) {
   ASSERT_EQ(set_event_level(skel_->maps.sluice_config, SLUICE_EVENTS_DROPS), 0);
-  // 1 MiB holds 1 MiB / (112 + 8 header) records; run far more than that
+  // The ring holds SLUICE_EVENTS_BYTES / (112 + 8 header) records; run far
+  // more than that
   // without draining.
   const uint32_t cap = SLUICE_EVENTS_BYTES / (sizeof(sluice_event) + 8);
   const int runs = 3 * cap;
