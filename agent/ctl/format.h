@@ -27,6 +27,10 @@ nlohmann::json ct_json(const v1::CtListReply& r);
 std::string flow_text_header();
 std::string flow_text(const v1::FlowEvent& f);
 nlohmann::json flow_json(const v1::FlowEvent& f);
+// `sluicectl top` (ctl/top.cpp): refreshes until `iterations` (0: forever);
+// returns the exit status.
+int run_top(const std::string& socket, double interval, uint32_t iterations,
+            uint32_t rows);
 // A file's content, or standard input for "-".
 Result<std::string> read_input(const std::string& path);
 

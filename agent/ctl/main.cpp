@@ -5,6 +5,7 @@
 //   sluicectl [--socket P] get KIND [-n NS] [-o json]
 //   sluicectl [--socket P] lb list [-n NS] [-o json]
 //   sluicectl [--socket P] observe [filters] [--last N] [-f] [-o json]
+//   sluicectl [--socket P] top [--interval S] [--iterations N] [--rows N]
 //   sluicectl drop-reasons [-o json]
 #include <grpcpp/grpcpp.h>
 
@@ -307,6 +308,19 @@ int main(int argc, char** argv) {
     }
     auto s = reader->Finish();
     if (!s.ok()) rc = fail(c, s);
+  });
+
+  auto* top = app.add_subcommand(
+      "top", "live view of the busiest flows and endpoints, with rates");
+  double top_interval = 2;
+  uint32_t top_iterations = 0, top_rows = 10;
+  top->add_option("--interval", top_interval, "seconds between refreshes")
+      ->check(CLI::Range(0.2, 3600.0));
+  top->add_option("--iterations", top_iterations,
+                  "stop after this many refreshes (0: until interrupted)");
+  top->add_option("--rows", top_rows, "rows per table");
+  top->callback([&] {
+    rc = sluice::ctl::run_top(c.socket, top_interval, top_iterations, top_rows);
   });
 
   auto* dr = app.add_subcommand("drop-reasons",

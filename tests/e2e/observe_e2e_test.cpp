@@ -157,7 +157,9 @@ TEST_F(ObserveE2E, DeniedConnectionShowsUpWithReasonAndDirection) {
   for (const auto& e : ev) {
     EXPECT_EQ(e["direction"], "egress") << e.dump();
     EXPECT_EQ(e["interface_pod"], "x/a") << "the egress hook is a's";
-    if (e.contains("src_ip")) EXPECT_EQ(e["dst_ip"], v4_of(c_));
+    if (e.contains("src_ip")) {
+      EXPECT_EQ(e["dst_ip"], v4_of(c_));
+    }
   }
   // The aligned text form names the reason and direction under a header.
   auto t = ctl("observe --last 5 --type drop");
@@ -240,10 +242,11 @@ TEST_F(ObserveE2E, FiltersSelectTheRightFlows) {
 TEST_F(ObserveE2E, FollowStreamsLiveEventsThroughItsFilter) {
   deny_ingress_to_b();
   const std::string out = tmp_ + "/follow.json";
-  // In the background for 4 s: only policy-deny-ingress from now on.
+  // In the background for 4 s: only a's policy-deny-ingress drops from now
+  // on (b's own interface sees denials of the node's traffic to b too).
   sh("(timeout 4 " + bin("sluicectl") + " --socket " + tmp_ +
-     "/a.sock observe -f -o json --drop-reason policy-deny-ingress > " + out +
-     " 2>&1 &)");
+     "/a.sock observe -f -o json --drop-reason policy-deny-ingress --pod x/a > " +
+     out + " 2>&1 &)");
   std::this_thread::sleep_for(700ms);
   ASSERT_EQ(pods_["a"]->exec("ip addr add 10.200.77.251/32 dev eth0").rc, 0);
   EXPECT_FALSE(ping("a", v4_of(c_), "10.200.77.251"));  // spoofed: filtered out
@@ -255,6 +258,27 @@ TEST_F(ObserveE2E, FollowStreamsLiveEventsThroughItsFilter) {
     EXPECT_EQ(e["drop_reason"], "policy-deny-ingress") << e.dump();
     EXPECT_EQ(e["direction"], "ingress");
   }
+}
+
+TEST_F(ObserveE2E, TopShowsTheBusiestFlowsAndEndpointsWithRates) {
+  deny_ingress_to_b();
+  const std::string out = tmp_ + "/top.txt";
+  sh("(timeout 20 " + bin("sluicectl") + " --socket " + tmp_ +
+     "/a.sock top --interval 1.5 --iterations 2 > " + out + " 2>&1 &)");
+  std::this_thread::sleep_for(1800ms);  // in the second interval
+  udp("a", v4_of(b_), 9999, 30);
+  std::this_thread::sleep_for(2500ms);
+  const std::string t = read_file(out);
+  EXPECT_NE(t.find("BUSIEST FLOWS"), std::string::npos) << t;
+  EXPECT_NE(t.find("BUSIEST ENDPOINTS"), std::string::npos) << t;
+  // The second frame ranks the denied datagrams' flow, with its reason,
+  // and a's endpoint; the counters show the drop rate.
+  const auto second = t.rfind("sluice top:");
+  ASSERT_NE(second, std::string::npos) << t;
+  const std::string frame = t.substr(second);
+  EXPECT_NE(frame.find("policy-deny-ingress"), std::string::npos) << frame;
+  EXPECT_NE(frame.find("x/a"), std::string::npos) << frame;
+  EXPECT_EQ(t.find("error"), std::string::npos) << t;
 }
 
 // The Prometheus endpoint, scraped from inside the node namespace.
