@@ -16,7 +16,8 @@
 # to compile 1,000 NetworkPolicies over 1,000 pods into the maps, and the
 # time to apply one changed policy with those in place, and sluice-lb-scale
 # the load balancer's: 10,000 Services x 10 backends into the maps, then
-# the latency of one changed backend.
+# the latency of one changed backend, and sluice-events-bench the agent's
+# flow-event reader (events/s on one core, losses).
 #
 # Benchmarks report, they do not assert: the exit status is non-zero only if
 # the bench could not run or a case returned the wrong verdict.
@@ -41,7 +42,7 @@ fi
 # Build output goes to stderr so that stdout is only the results table.
 {
 	cmake -S . -B "$build"
-	cmake --build "$build" -j"$(nproc)" --target sluice-bench sluice-policy-scale sluice-lb-scale
+	cmake --build "$build" -j"$(nproc)" --target sluice-bench sluice-policy-scale sluice-lb-scale sluice-events-bench
 } >&2
 
 "$build/bin/sluice-bench" "$@"
@@ -62,4 +63,13 @@ if [[ ${SLUICE_LB_SCALE:-1} != 0 ]]; then
 	echo
 	# shellcheck disable=SC2086  # word splitting of the extra flags is intended
 	"$build/bin/sluice-lb-scale" ${SLUICE_LB_SCALE_ARGS:-}
+fi
+
+# Flow events: the agent's event reader on one core against a BPF producer
+# at 1M and 2M events/s and flat out (SLUICE_EVENTS_BENCH_ARGS adds flags,
+# e.g. "--seconds 10 --json events.json"; SLUICE_EVENTS_BENCH=0 skips it).
+if [[ ${SLUICE_EVENTS_BENCH:-1} != 0 ]]; then
+	echo
+	# shellcheck disable=SC2086  # word splitting of the extra flags is intended
+	"$build/bin/sluice-events-bench" ${SLUICE_EVENTS_BENCH_ARGS:-}
 fi

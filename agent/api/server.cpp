@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -14,6 +16,7 @@
 #include "datapath/conntrack.h"
 #include "datapath/counters.h"
 #include "k8s/manifest.h"
+#include "observe/flow.h"
 #include "policy/evaluator.h"
 #include "sluice.grpc.pb.h"
 #include "sluice/abi.h"
@@ -60,8 +63,73 @@ class AgentService final : public v1::Agent::Service {
       c->set_bytes(row.bytes);
     }
     r->set_events_received(a_.events().received());
+    r->set_events_lost(a_.events().lost_in_datapath());
     return grpc::Status::OK;
   }
+
+  grpc::Status Observe(grpc::ServerContext* ctx, const v1::ObserveRequest* q,
+                       grpc::ServerWriter<v1::FlowEvent>* w) override {
+    auto filter = FlowFilter::from(*q);
+    if (!filter)
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, filter.error());
+    auto& obs = a_.events();
+    std::vector<sluice_event> hist;
+    std::shared_ptr<FlowSubscription> sub;
+    // Subscribing copies the history in the same step: nothing between
+    // the last history event and the first live one is missed or repeated.
+    if (q->follow())
+      sub = obs.subscribe(&hist);
+    else
+      hist = obs.recent(obs.history_capacity());
+    struct Unsub {
+      Observer& o;
+      std::shared_ptr<FlowSubscription> s;
+      ~Unsub() {
+        if (s) o.unsubscribe(s);
+      }
+    } unsub{obs, sub};
+    const uint64_t dp_lost_start = obs.lost_in_datapath();
+    FlowContext fc = flow_context();
+    auto refreshed = std::chrono::steady_clock::now();
+
+    if (q->last()) {
+      std::vector<v1::FlowEvent> out;
+      for (auto it = hist.rbegin(); it != hist.rend() && out.size() < q->last();
+           ++it) {
+        auto f = decode_flow(*it, fc);
+        if (filter->match(f)) out.push_back(std::move(f));
+      }
+      for (auto it = out.rbegin(); it != out.rend(); ++it)
+        if (!w->Write(*it)) return grpc::Status::OK;
+    }
+    if (!sub) return grpc::Status::OK;
+
+    uint64_t dp_lost_seen = dp_lost_start;
+    std::vector<sluice_event> batch;
+    while (!ctx->IsCancelled() && !stopping_.load()) {
+      batch.clear();
+      if (const uint64_t lost = sub->next(batch, std::chrono::milliseconds(200)))
+        if (!w->Write(lost_notice(lost, "client"))) break;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - refreshed > std::chrono::seconds(1)) {
+        fc = flow_context();
+        refreshed = now;
+        if (const uint64_t dp = obs.lost_in_datapath(); dp > dp_lost_seen) {
+          if (!w->Write(lost_notice(dp - dp_lost_seen, "ringbuf"))) break;
+          dp_lost_seen = dp;
+        }
+      }
+      bool open = true;
+      for (const auto& ev : batch) {
+        auto f = decode_flow(ev, fc);
+        if (filter->match(f) && !(open = w->Write(f))) break;
+      }
+      if (!open) break;
+    }
+    return grpc::Status::OK;
+  }
+
+  void stop() { stopping_ = true; }
 
   grpc::Status PrefilterAdd(grpc::ServerContext*,
                             const v1::PrefilterRequest* q,
@@ -99,7 +167,7 @@ class AgentService final : public v1::Agent::Service {
                                  q->pod_namespace(), q->pod_name()});
     if (!e) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, e.error());
     // The new pod is a peer of others' policies and may be selected itself.
-    if (auto s = a_.reconcile(); !s)
+    if (auto s = reconcile(); !s)
       return grpc::Status(grpc::StatusCode::INTERNAL, s.error());
     fill(*e, r);
     return grpc::Status::OK;
@@ -109,7 +177,7 @@ class AgentService final : public v1::Agent::Service {
                            v1::EndpointReply*) override {
     if (auto s = a_.endpoints().del(q->container_id(), q->ifname()); !s)
       return grpc::Status(grpc::StatusCode::INTERNAL, s.error());
-    if (auto s = a_.reconcile(); !s)
+    if (auto s = reconcile(); !s)
       return grpc::Status(grpc::StatusCode::INTERNAL, s.error());
     return grpc::Status::OK;
   }
@@ -297,7 +365,7 @@ class AgentService final : public v1::Agent::Service {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, res.error());
     }
     for (const auto& l : res.value()) r->add_applied(l);
-    if (auto s = a_.reconcile(); !s) {
+    if (auto s = reconcile(); !s) {
       spdlog::error("reconcile after manifest change: {}", s.error());
       return grpc::Status(grpc::StatusCode::INTERNAL, s.error());
     }
@@ -335,7 +403,45 @@ class AgentService final : public v1::Agent::Service {
     return grpc::Status::OK;
   }
 
+  // Agent::reconcile, recorded for sluice_agent_last_sync_timestamp_seconds
+  // and sluice_agent_errors_total.
+  sluice::Status reconcile() {
+    auto s = a_.reconcile();
+    if (s)
+      a_.health().synced();
+    else
+      a_.health().errors++;
+    return s;
+  }
+
+  // What flow enrichment needs, copied so decoding takes no agent locks.
+  FlowContext flow_context() {
+    FlowContext c;
+    c.mono_to_unix_ns = mono_to_unix_offset_ns();
+    for (const auto& e : a_.endpoints().list()) {
+      FlowEndpoint fe{e.pod_namespace + "/" + e.pod_name, e.host_dev, e.ep_id,
+                      e.identity};
+      if (e.host_ifindex) c.by_ifindex[e.host_ifindex] = fe;
+      for (const auto& ip : e.ips) c.by_ip[ip] = fe;
+    }
+    for (const auto& [id, labels] : a_.identities().list()) {
+      auto& l = c.labels[id];
+      for (const auto& [k, v] : labels) l.push_back(k + "=" + v);
+    }
+    if (auto rows = a_.lb().list())
+      for (const auto& r : *rows)
+        if (!r.service.empty())
+          c.services[{r.key.addr, r.key.port, r.key.proto}] =
+              r.service + (r.port.empty() ? "" : ":" + r.port);
+    c.rule_name = [this](uint32_t id) -> std::string {
+      const auto* rule = a_.policy().rules().lookup(id);
+      return rule ? rule->str() : "";
+    };
+    return c;
+  }
+
   Agent& a_;
+  std::atomic<bool> stopping_{false};
 };
 
 ApiServer::ApiServer(Agent& agent) : agent_(agent) {}
@@ -363,7 +469,9 @@ Status ApiServer::start(const std::string& socket_path) {
 
 void ApiServer::shutdown() {
   if (server_) {
-    server_->Shutdown();
+    service_->stop();  // ends Observe streams
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::seconds(2));
     server_.reset();
   }
 }

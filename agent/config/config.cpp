@@ -2,6 +2,7 @@
 
 #include "lb/allocator.h"
 #include "lb/maglev.h"
+#include "sluice/abi.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -58,6 +59,14 @@ Result<uint64_t> unsigned_in(const YAML::Node& n, const std::string& field,
 }
 
 }  // namespace
+
+int event_level_of(const std::string& name) {
+  if (name == "off") return SLUICE_EVENTS_OFF;
+  if (name == "drops") return SLUICE_EVENTS_DROPS;
+  if (name == "flows") return SLUICE_EVENTS_FLOWS;
+  if (name == "trace") return SLUICE_EVENTS_TRACE;
+  return -1;
+}
 
 Result<uint64_t> parse_duration(const std::string& text,
                                 const std::string& field) {
@@ -185,6 +194,38 @@ Result<AgentConfig> parse_config_yaml(const std::string& text,
           return fail("unknown key lb." + lk);
         }
       }
+    } else if (key == "events") {
+      if (!v.IsMap()) return fail("events: expected a mapping");
+      for (const auto& ekv : v) {
+        const std::string ek = ekv.first.as<std::string>();
+        if (ek == "level") {
+          auto l = scalar(ekv.second, "events.level");
+          if (!l) return fail(l.error());
+          cfg.events.level = *l;
+        } else if (ek == "history") {
+          auto n = unsigned_in(ekv.second, "events.history", 0, 1u << 22);
+          if (!n) return fail(n.error());
+          cfg.events.history = uint32_t(*n);
+        } else {
+          return fail("unknown key events." + ek);
+        }
+      }
+    } else if (key == "metrics") {
+      if (!v.IsMap()) return fail("metrics: expected a mapping");
+      for (const auto& mkv : v) {
+        const std::string mk = mkv.first.as<std::string>();
+        auto m = scalar(mkv.second, "metrics." + mk);
+        if (!m) return fail(m.error());
+        if (mk == "enabled") {
+          if (*m != "true" && *m != "false")
+            return fail("metrics.enabled: \"" + *m + "\" is not true or false");
+          cfg.metrics.enabled = *m == "true";
+        } else if (mk == "address") {
+          cfg.metrics.address = *m;
+        } else {
+          return fail("unknown key metrics." + mk);
+        }
+      }
     } else if (key == "policy") {
       if (!v.IsMap()) return fail("policy: expected a mapping");
       for (const auto& pkv : v) {
@@ -208,6 +249,32 @@ Result<AgentConfig> load_config_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return parse_config_yaml(ss.str(), path);
+}
+
+Result<HostPort> parse_host_port(const std::string& text) {
+  std::string host, port;
+  if (!text.empty() && text[0] == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() ||
+        text[close + 1] != ':')
+      return err("\"" + text + "\" is not [IPv6]:PORT");
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos || text.find(':') != colon)
+      return err("\"" + text + "\" is not IPv4:PORT or [IPv6]:PORT");
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  auto ip = IpAddr::parse(host);
+  if (!ip) return err("\"" + text + "\": \"" + host + "\" is not an IP address");
+  uint64_t p = 0;
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos ||
+      (p = std::stoull(port)) > 65535)
+    return err("\"" + text + "\": port must be 0-65535");
+  return HostPort{*ip, uint16_t(p)};
 }
 
 Status validate_config(const AgentConfig& cfg) {
@@ -260,6 +327,16 @@ Status validate_config(const AgentConfig& cfg) {
                                               "lb.maglevTableSize");
       !s)
     return s;
+  if (event_level_of(cfg.events.level) < 0)
+    return err("events.level: \"" + cfg.events.level +
+               "\" is not one of off, drops, flows, trace");
+  if (cfg.events.history > (1u << 22))
+    return err("events.history: " + std::to_string(cfg.events.history) +
+               " is out of range 0.." + std::to_string(1u << 22));
+  if (cfg.metrics.enabled) {
+    auto a = parse_host_port(cfg.metrics.address);
+    if (!a) return err("metrics.address: " + a.error());
+  }
   if (cfg.pod_cidr.empty() && cfg.pod_cidr_v6.empty())
     return err("podCIDR, podCIDRv6: at least one must be set");
   std::set<std::string> seen;

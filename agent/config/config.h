@@ -41,6 +41,31 @@ struct LbConfig {
   uint32_t maglev_table_size = 16381;  // a prime, 251..131071
 };
 
+// Flow events (sluice_events ring buffer) and the agent's history of them.
+struct EventsConfig {
+  // off | drops | flows | trace (enum sluice_event_level): flows (the
+  // default) is drops plus one policy verdict and one service translation
+  // per new connection; trace adds per-packet events.
+  std::string level = "flows";
+  uint32_t history = 4096;  // events kept for `sluicectl observe --last`
+};
+
+// Prometheus text endpoint (GET /metrics).
+struct MetricsConfig {
+  bool enabled = true;
+  std::string address = "127.0.0.1:9962";  // IPv4:port or [IPv6]:port
+};
+
+struct HostPort {
+  IpAddr ip;
+  uint16_t port = 0;
+};
+// "127.0.0.1:9962", "[::1]:9962".
+Result<HostPort> parse_host_port(const std::string& text);
+
+// "off" -> SLUICE_EVENTS_OFF etc.; -1 for an unknown name.
+int event_level_of(const std::string& name);
+
 struct AgentConfig {
   std::vector<std::string> devices;  // node devices for XDP/TC; none default
   std::string bpffs = "/sys/fs/bpf/sluice";
@@ -60,6 +85,8 @@ struct AgentConfig {
   ConntrackConfig conntrack;
   PolicyConfig policy;
   LbConfig lb;
+  EventsConfig events;
+  MetricsConfig metrics;
 };
 
 // "90", "90s", "5m", "6h", "1h30m", "2d" -> seconds. `field` names the

@@ -83,15 +83,134 @@ nlohmann::json status_json(const v1::StatusReply& r) {
 
 std::string drop_reasons_text() {
   std::ostringstream o;
-  o << std::left << std::setw(6) << "CODE" << std::setw(18) << "NAME"
+  o << std::left << std::setw(6) << "CODE" << std::setw(22) << "NAME"
     << "MEANING\n";
-  for (uint32_t code = 1; code < SLUICE_REASON_SLOTS; code++) {
-    const auto name = drop_reason_name(code);
-    if (name.rfind("unknown-", 0) == 0) continue;
-    o << std::left << std::setw(6) << code << std::setw(18) << name
-      << drop_reason_help(code) << "\n";
-  }
+  // Generated from the X-macro (a name is never guessed from the code).
+#define SLUICE_X_ROW(n, code, name, help)                                 \
+  o << std::left << std::setw(6) << code << std::setw(22) << name << help \
+    << "\n";
+  SLUICE_DROP_REASONS(SLUICE_X_ROW)
+#undef SLUICE_X_ROW
   return o.str();
+}
+
+namespace {
+
+std::string flow_end(const std::string& pod, const std::string& ip,
+                     uint32_t port, uint32_t family) {
+  if (ip.empty()) return "-";
+  std::string a = family == 6 ? "[" + ip + "]" : ip;
+  if (port) a += ":" + std::to_string(port);
+  return pod.empty() ? a : pod + " " + a;
+}
+
+std::string flow_summary(const v1::FlowEvent& f) {
+  std::string s;
+  if (f.type() == "drop") {
+    s = f.drop_reason();
+  } else if (f.type() == "policy-verdict") {
+    s = f.verdict() == "allowed" ? "allowed" : "denied";
+    if (!f.rule().empty()) s += " by " + f.rule();
+    else if (f.rule_id()) s += " by rule " + std::to_string(f.rule_id());
+  } else if (f.type() == "service-xlate") {
+    s = (f.service().empty() ? "" : f.service() + " ") + f.frontend() +
+        " -> " + f.backend();
+  }
+  if (f.src_ip().empty() && !f.interface().empty())
+    s += (s.empty() ? "" : " ") + std::string("on ") + f.interface() +
+         (f.interface_pod().empty() ? "" : " (" + f.interface_pod() + ")");
+  return s;
+}
+
+}  // namespace
+
+std::string flow_text_header() {
+  std::ostringstream o;
+  o << std::left << std::setw(13) << "TIME" << std::setw(15) << "TYPE"
+    << std::setw(11) << "VERDICT" << std::setw(8) << "DIR" << std::setw(36)
+    << "SOURCE" << std::setw(36) << "DESTINATION" << std::setw(7) << "PROTO"
+    << "SUMMARY\n";
+  return o.str();
+}
+
+std::string flow_text(const v1::FlowEvent& f) {
+  std::ostringstream o;
+  const std::string t = f.time().size() >= 23 ? f.time().substr(11, 12) : f.time();
+  if (f.type() == "lost") {
+    o << std::left << std::setw(13) << t << "EVENTS LOST: " << f.lost()
+      << (f.lost_source() == "ringbuf"
+              ? " events were dropped by the datapath (ring buffer full)"
+              : " events were skipped because this client read too slowly")
+      << "\n";
+    return o.str();
+  }
+  o << std::left << std::setw(13) << t << std::setw(15) << f.type()
+    << std::setw(11) << f.verdict() << std::setw(8) << f.direction()
+    << std::setw(36)
+    << flow_end(f.src_pod(), f.src_ip(), f.src_port(), f.family())
+    << std::setw(36)
+    << flow_end(f.dst_pod(), f.dst_ip(), f.dst_port(), f.family())
+    << std::setw(7) << (f.protocol().empty() ? "-" : f.protocol())
+    << flow_summary(f) << "\n";
+  return o.str();
+}
+
+nlohmann::json flow_json(const v1::FlowEvent& f) {
+  nlohmann::json j;
+  auto str = [&](const char* k, const std::string& v) {
+    if (!v.empty()) j[k] = v;
+  };
+  auto num = [&](const char* k, uint64_t v) {
+    if (v) j[k] = v;
+  };
+  str("time", f.time());
+  str("type", f.type());
+  if (f.type() == "lost") {
+    num("lost", f.lost());
+    str("lost_source", f.lost_source());
+    return j;
+  }
+  str("verdict", f.verdict());
+  str("drop_reason", f.drop_reason());
+  num("drop_reason_code", f.drop_reason_code());
+  str("direction", f.direction());
+  str("protocol", f.protocol());
+  num("family", f.family());
+  str("src_ip", f.src_ip());
+  num("src_port", f.src_port());
+  str("src_pod", f.src_pod());
+  num("src_identity", f.src_identity());
+  if (f.src_labels_size())
+    j["src_labels"] = std::vector<std::string>(f.src_labels().begin(),
+                                               f.src_labels().end());
+  str("dst_ip", f.dst_ip());
+  num("dst_port", f.dst_port());
+  str("dst_pod", f.dst_pod());
+  num("dst_identity", f.dst_identity());
+  if (f.dst_labels_size())
+    j["dst_labels"] = std::vector<std::string>(f.dst_labels().begin(),
+                                               f.dst_labels().end());
+  num("ifindex", f.ifindex());
+  str("interface", f.interface());
+  str("interface_pod", f.interface_pod());
+  num("endpoint_id", f.endpoint_id());
+  num("rule_id", f.rule_id());
+  str("rule", f.rule());
+  str("frontend", f.frontend());
+  str("backend", f.backend());
+  str("service", f.service());
+  num("pkt_len", f.pkt_len());
+  return j;
+}
+
+nlohmann::json drop_reasons_json() {
+  nlohmann::json out = nlohmann::json::array();
+  // Generated from the X-macro: the same list the BPF programs compile.
+#define SLUICE_X_JSON(n, c, name, help) \
+  out.push_back({{"code", c}, {"name", name}, {"explanation", help}});
+  SLUICE_DROP_REASONS(SLUICE_X_JSON)
+#undef SLUICE_X_JSON
+  return out;
 }
 
 namespace {

@@ -4,7 +4,9 @@
 //   sluicectl [--socket P] apply|delete -f FILE|-
 //   sluicectl [--socket P] get KIND [-n NS] [-o json]
 //   sluicectl [--socket P] lb list [-n NS] [-o json]
-//   sluicectl drop-reasons
+//   sluicectl [--socket P] observe [filters] [--last N] [-f] [-o json]
+//   sluicectl [--socket P] top [--interval S] [--iterations N] [--rows N]
+//   sluicectl drop-reasons [-o json]
 #include <grpcpp/grpcpp.h>
 
 #include <CLI/CLI.hpp>
@@ -251,9 +253,85 @@ int main(int argc, char** argv) {
     std::cout << "flushed " << r.deleted() << " entries\n";
   });
 
+  auto* ob = app.add_subcommand(
+      "observe", "flow events: drops, policy verdicts, service translations");
+  sluice::v1::ObserveRequest oq;
+  uint32_t o_last = 0;
+  bool o_follow = false;
+  ob->add_option("-n,--namespace", *oq.mutable_namespace_(),
+                 "either end in this namespace");
+  ob->add_option("--pod", *oq.mutable_pod(), "NS/POD at either end");
+  ob->add_option("--from-pod", *oq.mutable_from_pod(), "NS/POD as the source");
+  ob->add_option("--to-pod", *oq.mutable_to_pod(), "NS/POD as the destination");
+  ob->add_option("--ip", *oq.mutable_ip(), "source, destination, frontend or backend IP");
+  uint32_t o_port = 0, o_identity = 0;
+  ob->add_option("--port", o_port, "any port of the flow")
+      ->check(CLI::Range(1, 65535));
+  ob->add_option("--protocol", *oq.mutable_protocol(), "TCP|UDP|SCTP|ICMP|ICMPv6");
+  ob->add_option("--verdict", *oq.mutable_verdict(),
+                 "forwarded|dropped|allowed|denied|translated");
+  ob->add_option("--drop-reason", *oq.mutable_drop_reason(),
+                 "a name from `sluicectl drop-reasons`");
+  ob->add_option("--service", *oq.mutable_service(), "NS/NAME");
+  ob->add_option("--identity", o_identity, "source or destination identity");
+  ob->add_option("--type", *oq.mutable_type(),
+                 "drop|policy-verdict|service-xlate|trace");
+  ob->add_option("--last", o_last,
+                 "matching events from the agent's history first (default "
+                 "20 without --follow)");
+  ob->add_flag("-f,--follow", o_follow, "stream live events until interrupted");
+  ob->add_option("-o,--output", c.output, "text|json (JSON lines)")
+      ->check(CLI::IsMember({"text", "json"}));
+  ob->callback([&] {
+    oq.set_port(o_port);
+    oq.set_identity(o_identity);
+    oq.set_follow(o_follow);
+    oq.set_last(o_last || o_follow ? o_last : 20);
+    grpc::ClientContext ctx;
+    if (!o_follow)
+      ctx.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
+    auto stub = connect(c);
+    auto reader = stub->Observe(&ctx, oq);
+    sluice::v1::FlowEvent f;
+    bool header = c.output == "text";
+    while (reader->Read(&f)) {
+      if (header) {
+        std::cout << sluice::ctl::flow_text_header();
+        header = false;
+      }
+      if (c.output == "json")
+        std::cout << sluice::ctl::flow_json(f).dump() << "\n";
+      else
+        std::cout << sluice::ctl::flow_text(f);
+      std::cout.flush();
+    }
+    auto s = reader->Finish();
+    if (!s.ok()) rc = fail(c, s);
+  });
+
+  auto* top = app.add_subcommand(
+      "top", "live view of the busiest flows and endpoints, with rates");
+  double top_interval = 2;
+  uint32_t top_iterations = 0, top_rows = 10;
+  top->add_option("--interval", top_interval, "seconds between refreshes")
+      ->check(CLI::Range(0.2, 3600.0));
+  top->add_option("--iterations", top_iterations,
+                  "stop after this many refreshes (0: until interrupted)");
+  top->add_option("--rows", top_rows, "rows per table");
+  top->callback([&] {
+    rc = sluice::ctl::run_top(c.socket, top_interval, top_iterations, top_rows);
+  });
+
   auto* dr = app.add_subcommand("drop-reasons",
                                 "every drop reason: code, name, meaning");
-  dr->callback([&] { std::cout << sluice::ctl::drop_reasons_text(); });
+  dr->add_option("-o,--output", c.output, "text|json")
+      ->check(CLI::IsMember({"text", "json"}));
+  dr->callback([&] {
+    std::cout << (c.output == "json"
+                      ? sluice::ctl::drop_reasons_json().dump(2) + "\n"
+                      : sluice::ctl::drop_reasons_text());
+  });
 
   CLI11_PARSE(app, argc, argv);
   return rc;

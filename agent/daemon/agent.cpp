@@ -38,6 +38,7 @@ Agent::Agent(AgentConfig cfg) : cfg_(std::move(cfg)), layout_{cfg_.bpffs} {}
 
 Agent::~Agent() {
   stopping_ = true;
+  metrics_.reset();
   if (ct_gc_.joinable()) ct_gc_.join();
   if (api_) api_->shutdown();
   if (events_) events_->stop();
@@ -68,7 +69,10 @@ Status Agent::start() {
   auto xdp = XdpDatapath::load(layout_, cfg_.conntrack.max);
   if (!xdp) return Error{xdp.error()};
   xdp_ = std::move(*xdp);
-  if (auto s = xdp_->set_event_level(SLUICE_EVENTS_DROPS); !s) return s;
+  if (auto s = xdp_->set_event_level(
+          uint32_t(event_level_of(cfg_.events.level)));
+      !s)
+    return s;
   if (auto s = enable_forwarding(cfg_.devices); !s) return s;
 
   std::optional<Cidr> pod4, pod6;
@@ -103,7 +107,9 @@ Status Agent::start() {
 
   if (auto s = xdp_->attach(cfg_.devices); !s) return s;
 
-  events_ = std::make_unique<EventReader>(xdp_->map_fd(SLUICE_MAP_EVENTS));
+  events_ = std::make_unique<Observer>(
+      xdp_->map_fd(SLUICE_MAP_EVENTS), xdp_->map_fd(SLUICE_MAP_COUNTERS),
+      Observer::Options{cfg_.events.history});
   if (auto s = events_->start(); !s) return s;
 
   // Conntrack GC: expired entries go every conntrack.gcInterval (the LRU
@@ -120,11 +126,22 @@ Status Agent::start() {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       if (tick % every) continue;
       auto n = ct_gc(fd, ct_now_jiffies(), ct_hz(), t, conns);
-      if (!n) spdlog::warn("conntrack gc: {}", n.error());
-      else if (*n) spdlog::debug("conntrack gc: {} expired entries", *n);
+      if (!n) {
+        spdlog::warn("conntrack gc: {}", n.error());
+        health_.errors++;
+      } else if (*n) spdlog::debug("conntrack gc: {} expired entries", *n);
     }
   });
 
+  health_.synced();
+  if (cfg_.metrics.enabled) {
+    auto hp = parse_host_port(cfg_.metrics.address);
+    if (!hp) return err("metrics.address: " + hp.error());
+    auto m = MetricsServer::start(hp->ip, hp->port,
+                                  [this] { return prometheus_text(metrics_snapshot()); });
+    if (!m) return Error{m.error()};
+    metrics_ = std::move(*m);
+  }
   api_ = std::make_unique<ApiServer>(*this);
   if (auto s = api_->start(cfg_.socket); !s) return s;
   spdlog::info("agent ready: {} device(s), bpffs {}, socket {}",
@@ -154,8 +171,11 @@ Status Agent::start_lb() {
   // Not fatal: a desired state the maps cannot hold (capacity) must not
   // keep the agent, and with it the API that could fix it, from starting.
   // The pinned maps stay as they were; every reconcile retries.
-  if (auto s = lb_->sync(); !s)
+  if (auto s = lb_->sync(); !s) {
     spdlog::error("lb: initial sync failed, maps left as pinned: {}", s.error());
+    health_.lb_restored = 0;
+    health_.errors++;
+  }
   return {};
 }
 

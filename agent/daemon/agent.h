@@ -12,7 +12,8 @@
 #include "datapath/xdp_datapath.h"
 #include "endpoint/ipam.h"
 #include "endpoint/manager.h"
-#include "observe/event_reader.h"
+#include "observe/metrics.h"
+#include "observe/observer.h"
 #include "identity/allocator.h"
 #include "lb/engine.h"
 #include "policy/engine.h"
@@ -23,6 +24,14 @@
 namespace sluice {
 
 class ApiServer;
+
+// Agent health for metrics: last successful sync, errors, restore results.
+struct AgentHealth {
+  std::atomic<int64_t> last_sync_ms{0};  // Unix ms, 0 = never
+  std::atomic<uint64_t> errors{0};
+  std::atomic<int> lb_restored{1};
+  void synced();  // now
+};
 
 class Agent {
  public:
@@ -43,7 +52,7 @@ class Agent {
   const AgentConfig& config() const { return cfg_; }
   XdpDatapath& xdp() { return *xdp_; }
   Prefilter& prefilter() { return *prefilter_; }
-  EventReader& events() { return *events_; }
+  Observer& events() { return *events_; }
   ClusterState& cluster() { return *cluster_; }
   IdentityAllocator& identities() { return *identities_; }
   EndpointManager& endpoints() { return *endpoints_; }
@@ -54,6 +63,10 @@ class Agent {
   // added or deleted): identities, policies and the load balancer follow.
   Status reconcile();
   const BpffsLayout& layout() const { return layout_; }
+  AgentHealth& health() { return health_; }
+  // What GET /metrics exports (agent/daemon/agent_metrics.cpp).
+  MetricsSnapshot metrics_snapshot();
+  uint16_t metrics_port() const { return metrics_ ? metrics_->port() : 0; }
 
  private:
   Status start_lb();
@@ -71,8 +84,10 @@ class Agent {
   std::unique_ptr<LbEngine> lb_;
   std::unique_ptr<DenyMaps> deny_maps_;
   std::unique_ptr<Prefilter> prefilter_;
-  std::unique_ptr<EventReader> events_;
+  std::unique_ptr<Observer> events_;
   std::unique_ptr<ApiServer> api_;
+  std::unique_ptr<MetricsServer> metrics_;
+  AgentHealth health_;
   std::thread ct_gc_;
   std::atomic<bool> stopping_{false};
 };

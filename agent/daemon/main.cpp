@@ -6,6 +6,8 @@
 //                [--conntrack-{tcp-established,tcp-closing,unreplied,other}-timeout D]
 //                [--conntrack-gc-interval D] [--policy-endpoint-max-entries N]
 //                [--lb-algorithm random|maglev] [--lb-maglev-table-size P]
+//                [--events-level off|drops|flows|trace] [--events-history N]
+//                [--metrics-enabled true|false] [--metrics-address IP:PORT]
 //   sluice-agent --cleanup [same flags]
 // Flags win over the file; with no file, defaults apply.
 #include <bpf/libbpf.h>
@@ -84,6 +86,17 @@ int main(int argc, char** argv) {
                                   "default Maglev table size (a prime)");
   auto* o_pol_max = app.add_option("--policy-endpoint-max-entries", pol_max,
                                    "policy map entries per endpoint");
+  std::string ev_level, metrics_addr, metrics_on;
+  uint32_t ev_history = 0;
+  auto* o_ev_level = app.add_option("--events-level", ev_level,
+                                    "flow events: off|drops|flows|trace");
+  auto* o_ev_hist = app.add_option("--events-history", ev_history,
+                                   "events kept for observe --last");
+  auto* o_m_on = app.add_option("--metrics-enabled", metrics_on,
+                                "Prometheus endpoint: true|false")
+                     ->check(CLI::IsMember({"true", "false"}));
+  auto* o_m_addr = app.add_option("--metrics-address", metrics_addr,
+                                  "Prometheus endpoint IP:PORT");
   CLI11_PARSE(app, argc, argv);
 
   sluice::AgentConfig cfg;
@@ -109,6 +122,10 @@ int main(int argc, char** argv) {
   if (*o_pol_max) cfg.policy.endpoint_max_entries = pol_max;
   if (*o_lb_algo) cfg.lb.algorithm = lb_algo;
   if (*o_maglev) cfg.lb.maglev_table_size = maglev_m;
+  if (*o_ev_level) cfg.events.level = ev_level;
+  if (*o_ev_hist) cfg.events.history = ev_history;
+  if (*o_m_on) cfg.metrics.enabled = metrics_on == "true";
+  if (*o_m_addr) cfg.metrics.address = metrics_addr;
   for (const auto& [opt, k] : ct_opts) {
     if (!*opt) continue;
     auto d = sluice::parse_duration(ct_durations[k], "--conntrack-" + k);

@@ -15,6 +15,7 @@ Result<std::vector<CounterRow>> read_counters(int map_fd) {
   std::vector<sluice_counter> vals(ncpu);
   std::vector<CounterRow> rows;
   for (uint32_t idx = 0; idx < SLUICE_COUNTERS_MAX; idx++) {
+    if (idx == SLUICE_COUNTER_EVENTS_LOST) continue;  // not packets
     if (bpf_map_lookup_elem(map_fd, &idx, vals.data()))
       return err("map sluice_counters: lookup " + std::to_string(idx) + ": " +
                  errno_str(errno));

@@ -16,7 +16,8 @@ struct CounterRow {
   uint64_t bytes = 0;
 };
 
-// Non-zero rows only.
+// Non-zero rows only; the events-lost slot is not a row (see
+// Observer::lost_in_datapath).
 Result<std::vector<CounterRow>> read_counters(int map_fd);
 
 // Name and explanation of a drop reason code ("forwarded" for 0,

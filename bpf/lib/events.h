@@ -1,4 +1,16 @@
-/* Drop and trace events to the agent through one ring buffer. */
+/* Flow events to the agent through one ring buffer: drops, policy verdicts
+ * of new connections, service translations, and (trace level) packets.
+ *
+ * Cost is bounded by the event level (sluice_config.event_level, config
+ * `events.level`): every helper reads it first and returns when its level
+ * is off, so nothing but that array lookup is paid on the paths that emit.
+ * Verdicts and translations are meant for the slow path only (new
+ * connections): one event per connection, never per established packet.
+ *
+ * Loss: a full ring buffer never blocks the datapath. The record is
+ * skipped and counted in sluice_counters at SLUICE_COUNTER_EVENTS_LOST
+ * (packets = events, bytes = record bytes); the agent exports it as
+ * sluice_events_lost_total and in `sluicectl status`. */
 #ifndef SLUICE_BPF_EVENTS_H
 #define SLUICE_BPF_EVENTS_H
 
@@ -6,15 +18,59 @@
 #include "config.h"
 #include "counters.h"
 #include "parse.h"
+#include "l4.h"
 
 /* sluice_events: RINGBUF, SLUICE_EVENTS_BYTES bytes of struct sluice_event
- * records. Written by every program on drops (event level >= drops);
- * drained by the agent. A full buffer never blocks the datapath: the
- * record is skipped and the loss counted by the agent from ringbuf stats. */
+ * records. Written by every program (see above); drained by the agent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, SLUICE_EVENTS_BYTES);
 } sluice_events SEC(".maps");
+
+/* Identities and endpoint of an event, as far as the caller knows them
+ * (0 = unknown). */
+struct sluice_event_ids {
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u32 ep_id;
+	__u32 rule_id;
+};
+
+static __always_inline int sluice_events_enabled(__u32 level)
+{
+	struct sluice_config *cfg = sluice_cfg();
+
+	return cfg && cfg->event_level >= level;
+}
+
+/* A zeroed record with the common fields set, or NULL (ring buffer full:
+ * the loss is counted). */
+static __always_inline struct sluice_event *
+sluice_event_begin(__u32 type, __u32 ifindex, __u32 dir, __u32 len)
+{
+	struct sluice_event *ev;
+
+	ev = bpf_ringbuf_reserve(&sluice_events, sizeof(*ev), 0);
+	if (!ev) {
+		__u32 idx = SLUICE_COUNTER_EVENTS_LOST;
+		struct sluice_counter *c =
+			bpf_map_lookup_elem(&sluice_counters, &idx);
+
+		if (c) {
+			c->packets++;
+			c->bytes += sizeof(*ev);
+		}
+		return NULL;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	/* A coarse clock: a drop flood must not pay for a precise VM clock. */
+	ev->ts_ns = bpf_ktime_get_coarse_ns();
+	ev->ifindex = ifindex;
+	ev->type = type;
+	ev->dir = dir;
+	ev->pkt_len = len;
+	return ev;
+}
 
 static __always_inline void sluice_fill_addrs(struct sluice_event *ev,
 					      const struct sluice_l3 *l3)
@@ -30,31 +86,153 @@ static __always_inline void sluice_fill_addrs(struct sluice_event *ev,
 	}
 }
 
-/* Counts a drop and, when enabled, emits its event. l3 may be NULL when the
- * packet did not parse far enough to have addresses. */
+/* The 5-tuple of a parsed flow (struct sluice_flow from lib/l4.h). */
+static __always_inline void sluice_fill_flow(struct sluice_event *ev,
+					     const struct sluice_flow *f)
+{
+	ev->family = f->family;
+	ev->proto = f->proto;
+	ev->sport = f->sport;
+	ev->dport = f->dport;
+	__builtin_memcpy(ev->saddr, f->saddr, 16);
+	__builtin_memcpy(ev->daddr, f->daddr, 16);
+}
+
+static __always_inline void sluice_fill_ids(struct sluice_event *ev,
+					    const struct sluice_event_ids *ids)
+{
+	ev->src_identity = ids->src_identity;
+	ev->dst_identity = ids->dst_identity;
+	ev->ep_id = ids->ep_id;
+	ev->rule_id = ids->rule_id;
+}
+
+/* Counts a drop and, at event level >= drops, emits its event. l3 may be
+ * NULL when the packet did not parse far enough to have addresses (ports
+ * are not known here: use sluice_drop_flow() once the flow is parsed). */
 static __always_inline void sluice_drop(__u32 ifindex, __u32 dir,
 					__u32 reason, __u32 len,
 					const struct sluice_l3 *l3)
 {
-	struct sluice_config *cfg = sluice_cfg();
 	struct sluice_event *ev;
 
 	sluice_count(dir, reason, len);
-	if (!cfg || cfg->event_level < SLUICE_EVENTS_DROPS)
+	if (!sluice_events_enabled(SLUICE_EVENTS_DROPS))
 		return;
-	ev = bpf_ringbuf_reserve(&sluice_events, sizeof(*ev), 0);
+	ev = sluice_event_begin(SLUICE_EVENT_DROP, ifindex, dir, len);
 	if (!ev)
 		return;
-	__builtin_memset(ev, 0, sizeof(*ev));
-	/* A coarse clock: a drop flood must not pay for a precise VM clock. */
-	ev->ts_ns = bpf_ktime_get_coarse_ns();
-	ev->ifindex = ifindex;
-	ev->type = SLUICE_EVENT_DROP;
 	ev->reason = reason;
-	ev->dir = dir;
-	ev->pkt_len = len;
+	ev->verdict = SLUICE_VERDICT_DROPPED;
 	if (l3)
 		sluice_fill_addrs(ev, l3);
+	bpf_ringbuf_submit(ev, 0);
+}
+
+/* sluice_drop() for a packet whose flow is parsed: the event carries the
+ * 5-tuple, the identities and the endpoint (ids may be NULL; f may be NULL,
+ * then it is sluice_drop() without addresses). For sluice_lxc's drop(). */
+static __always_inline void sluice_drop_flow(__u32 ifindex, __u32 dir,
+					     __u32 reason, __u32 len,
+					     const struct sluice_flow *f,
+					     const struct sluice_event_ids *ids)
+{
+	struct sluice_event *ev;
+
+	sluice_count(dir, reason, len);
+	if (!sluice_events_enabled(SLUICE_EVENTS_DROPS))
+		return;
+	ev = sluice_event_begin(SLUICE_EVENT_DROP, ifindex, dir, len);
+	if (!ev)
+		return;
+	ev->reason = reason;
+	ev->verdict = SLUICE_VERDICT_DROPPED;
+	if (f)
+		sluice_fill_flow(ev, f);
+	if (ids)
+		sluice_fill_ids(ev, ids);
+	bpf_ringbuf_submit(ev, 0);
+}
+
+/* The policy verdict of a NEW connection (call once, where the policy is
+ * evaluated, not for established packets), at event level >= flows.
+ *   dir       SLUICE_DIR_EGRESS: the endpoint's egress policy decided
+ *             (ifindex/ep_id: the source pod); SLUICE_DIR_INGRESS: the
+ *             destination pod's ingress policy
+ *   verdict   SLUICE_VERDICT_ALLOWED or SLUICE_VERDICT_DENIED
+ *   ids       identities of both ends, the endpoint, and rule_id: the rule
+ *             that allowed it (0 for a deny or "no policy selects it")
+ * A denied connection also takes sluice_drop*() with
+ * SLUICE_DROP_POLICY_DENY_*: both events are emitted (the verdict at flows
+ * level, the drop at drops level), so `observe --type drop` and
+ * `--type policy-verdict` each see it. */
+static __always_inline void
+sluice_emit_verdict(__u32 ifindex, __u32 dir, __u32 verdict, __u32 len,
+		    const struct sluice_flow *f,
+		    const struct sluice_event_ids *ids)
+{
+	struct sluice_event *ev;
+
+	if (!sluice_events_enabled(SLUICE_EVENTS_FLOWS))
+		return;
+	ev = sluice_event_begin(SLUICE_EVENT_POLICY_VERDICT, ifindex, dir, len);
+	if (!ev)
+		return;
+	ev->verdict = verdict;
+	sluice_fill_flow(ev, f);
+	if (ids)
+		sluice_fill_ids(ev, ids);
+	bpf_ringbuf_submit(ev, 0);
+}
+
+/* A new service connection was translated (call once, where the backend
+ * is chosen), at event level >= flows. f is the client's packet before
+ * translation (daddr:dport = the frontend); be_addr (16 bytes, IPv4 in the
+ * first 4, network order) and be_port (network order) the chosen backend.
+ * dir is the client pod's direction (SLUICE_DIR_EGRESS at sluice_lxc_out).
+ * The verdict is SLUICE_VERDICT_TRANSLATED. */
+static __always_inline void
+sluice_emit_xlate(__u32 ifindex, __u32 dir, __u32 len,
+		  const struct sluice_flow *f, const __u8 *be_addr,
+		  __be16 be_port, const struct sluice_event_ids *ids)
+{
+	struct sluice_event *ev;
+
+	if (!sluice_events_enabled(SLUICE_EVENTS_FLOWS))
+		return;
+	ev = sluice_event_begin(SLUICE_EVENT_SERVICE_XLATE, ifindex, dir, len);
+	if (!ev)
+		return;
+	ev->verdict = SLUICE_VERDICT_TRANSLATED;
+	sluice_fill_flow(ev, f);
+	__builtin_memcpy(ev->fe_addr, f->daddr, 16);
+	ev->fe_port = f->dport;
+	__builtin_memcpy(ev->be_addr, be_addr, 16);
+	ev->be_port = be_port;
+	if (ids)
+		sluice_fill_ids(ev, ids);
+	bpf_ringbuf_submit(ev, 0);
+}
+
+/* Trace level only: a packet passed this hook (verdict FORWARDED). Cheap
+ * to leave in a fast path: one array lookup when trace is off. */
+static __always_inline void sluice_emit_trace(__u32 ifindex, __u32 dir,
+					      __u32 len,
+					      const struct sluice_flow *f,
+					      const struct sluice_event_ids *ids)
+{
+	struct sluice_event *ev;
+
+	if (!sluice_events_enabled(SLUICE_EVENTS_TRACE))
+		return;
+	ev = sluice_event_begin(SLUICE_EVENT_TRACE, ifindex, dir, len);
+	if (!ev)
+		return;
+	ev->verdict = SLUICE_VERDICT_FORWARDED;
+	if (f)
+		sluice_fill_flow(ev, f);
+	if (ids)
+		sluice_fill_ids(ev, ids);
 	bpf_ringbuf_submit(ev, 0);
 }
 

@@ -84,11 +84,25 @@ struct sluice_counter {
 	__u64 bytes;
 };
 
+/* Counter slot that counts events lost because the ring buffer was full
+ * (packets = events, bytes = their record bytes). It sits in the ingress
+ * direction's last reason slot, which no drop reason may take (codes stay
+ * below SLUICE_REASON_SLOTS - 1); the agent reports it as
+ * sluice_events_lost_total, never as a drop. */
+#define SLUICE_COUNTER_EVENTS_LOST \
+	SLUICE_COUNTER_IDX(SLUICE_DIR_INGRESS, SLUICE_REASON_SLOTS - 1)
+
 /* ---- config (array map, one entry at key 0) -------------------------- */
+/* How much the programs report through sluice_events (config
+ * `events.level`). Each level includes the ones below it. */
 enum sluice_event_level {
 	SLUICE_EVENTS_OFF = 0,
-	SLUICE_EVENTS_DROPS = 1, /* default: every drop emits an event */
-	SLUICE_EVENTS_TRACE = 2,
+	SLUICE_EVENTS_DROPS = 1, /* every drop */
+	/* default: drops, plus one policy verdict per new connection and one
+	 * service translation per new service connection (aggregated per
+	 * connection: established packets never emit) */
+	SLUICE_EVENTS_FLOWS = 2,
+	SLUICE_EVENTS_TRACE = 3, /* plus per-packet trace events */
 };
 
 struct sluice_config {
@@ -98,31 +112,59 @@ struct sluice_config {
 };
 
 /* ---- events (ring buffer) -------------------------------------------- */
-#define SLUICE_EVENTS_BYTES (1u << 20)
+/* 8 MiB: 69,905 records of 112 + 8 bytes, ~70 ms of events at 1M/s. The
+ * reader is a normal thread that a busy node may not schedule for several
+ * milliseconds; 1 MiB (8.7 ms at 1M/s) lost events in sluice-events-bench
+ * under load (docs/benchmarks.md). A pinned ring of another size is
+ * replaced on start (it holds nothing to migrate). */
+#define SLUICE_EVENTS_BYTES (1u << 23)
 
+/* Codes are an ABI (saved events, filters): only append. */
 enum sluice_event_type {
-	SLUICE_EVENT_DROP = 1,
-	SLUICE_EVENT_TRACE = 2,
+	SLUICE_EVENT_DROP = 1,           /* a packet was dropped: reason */
+	SLUICE_EVENT_TRACE = 2,          /* a packet passed a hook (trace level) */
+	SLUICE_EVENT_POLICY_VERDICT = 3, /* a new connection was allowed/denied */
+	SLUICE_EVENT_SERVICE_XLATE = 4,  /* a new service connection: frontend
+					  * translated to a backend */
 };
 
-/* Addresses are in network byte order; IPv4 uses the first 4 bytes. Ports
- * are in network byte order, 0 when not parsed. */
+enum sluice_verdict {
+	SLUICE_VERDICT_NONE = 0,
+	SLUICE_VERDICT_FORWARDED = 1, /* trace: the packet went on */
+	SLUICE_VERDICT_DROPPED = 2,   /* drop events */
+	SLUICE_VERDICT_ALLOWED = 3,   /* policy verdict: a rule allows it */
+	SLUICE_VERDICT_DENIED = 4,    /* policy verdict: no rule allows it */
+	SLUICE_VERDICT_TRANSLATED = 5, /* service translation */
+};
+
+/* One flow event, for every type. Addresses are in network byte order
+ * (IPv4 in the first 4 bytes), ports in network byte order, 0 when not
+ * known. saddr/daddr/sport/dport are the packet as the hook saw it: for a
+ * service translation the client's packet, i.e. daddr:dport = the frontend
+ * (also in fe_addr/fe_port) and be_addr/be_port the chosen backend.
+ * ts_ns is bpf_ktime_get_coarse_ns() (CLOCK_MONOTONIC_COARSE). */
 struct sluice_event {
 	__u64 ts_ns;
-	__u32 ifindex;
-	__u16 type;
-	__u16 reason;
-	__u8 family; /* AF_INET / AF_INET6, 0 when not IP */
-	__u8 proto;
-	__u8 dir;
-	__u8 pad;
+	__u32 ifindex;   /* where the hook ran */
+	__u16 type;      /* enum sluice_event_type */
+	__u16 reason;    /* enum sluice_drop_reason (drops), else 0 */
+	__u8 family;     /* AF_INET / AF_INET6, 0 when not IP or unknown */
+	__u8 proto;      /* IPPROTO_* */
+	__u8 dir;        /* enum sluice_dir, from the pod's point of view */
+	__u8 verdict;    /* enum sluice_verdict */
 	__u16 sport;
 	__u16 dport;
-	__u32 src_identity;
+	__u32 src_identity; /* 0 = unknown */
 	__u32 dst_identity;
 	__u32 pkt_len;
+	__u32 rule_id;   /* policy rule that decided (verdicts), 0 = none */
+	__u32 ep_id;     /* local endpoint the hook ran for, 0 = none */
+	__u16 fe_port;   /* service events: frontend port */
+	__u16 be_port;   /* service events: backend port */
 	__u8 saddr[16];
 	__u8 daddr[16];
+	__u8 fe_addr[16]; /* service events: frontend address */
+	__u8 be_addr[16]; /* service events: backend address */
 };
 
 #endif

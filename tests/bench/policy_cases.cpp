@@ -66,8 +66,8 @@ constexpr uint16_t kSport = 40000, kDport = 80;
 // A new connection per iteration needs a distinct source port per
 // iteration: at most 65536 iterations per timed call.
 constexpr uint32_t kNewRepeat = 65536;
-// Every denied iteration must find room for its event in the 1 MiB ring
-// (~13k records), which is drained before each call.
+// Every denied iteration must find room for its event in the 8 MiB ring
+// (~70k records of 112 bytes), which is drained before each call.
 constexpr uint32_t kDeniedRepeat = 10000;
 constexpr uint32_t kBigPolicyMax = 131072; // policy.endpointMaxEntries for the 100k case
 

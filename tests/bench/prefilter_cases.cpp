@@ -230,8 +230,8 @@ void add_prefilter_cases(Bench &b)
 			Case de = d;
 			de.name += "+events";
 			de.what = "as prefilter/drop/" + size_name(n) +
-				  " with event_level=drops (agent default); the 1 MiB ring fills "
-				  "after ~13k events, later iterations take the ring-full path";
+				  " with event_level=drops (agent default); the 8 MiB ring fills "
+				  "after ~70k events, later iterations take the ring-full path";
 			de.prepare = [op] {
 				set_event_level(*op, SLUICE_EVENTS_DROPS);
 				ring_buffer__consume(op->rb); // start each run with an empty ring

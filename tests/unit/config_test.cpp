@@ -174,3 +174,47 @@ TEST(Config, LoadBalancerDefaults) {
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().find("lb.weights"), std::string::npos);
 }
+
+TEST(Config, EventsAndMetrics) {
+  auto d = parse_config_yaml("", "t.yaml");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->events.level, "flows");
+  EXPECT_EQ(d->events.history, 4096u);
+  EXPECT_TRUE(d->metrics.enabled);
+  EXPECT_EQ(d->metrics.address, "127.0.0.1:9962");
+  auto c = parse_config_yaml(R"(
+events:
+  level: trace
+  history: 100
+metrics:
+  enabled: false
+  address: "[::1]:9100"
+)",
+                             "t.yaml");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->events.level, "trace");
+  EXPECT_EQ(sluice::event_level_of(c->events.level), 3);
+  EXPECT_EQ(c->events.history, 100u);
+  EXPECT_FALSE(c->metrics.enabled);
+  EXPECT_EQ(c->metrics.address, "[::1]:9100");
+  EXPECT_TRUE(validate_config(*c));
+  auto hp = sluice::parse_host_port("[::1]:9100");
+  ASSERT_TRUE(hp);
+  EXPECT_EQ(hp->port, 9100);
+  EXPECT_EQ(hp->ip.str(), "::1");
+  EXPECT_FALSE(sluice::parse_host_port("127.0.0.1"));
+  EXPECT_FALSE(sluice::parse_host_port("localhost:80"));
+  EXPECT_FALSE(sluice::parse_host_port("127.0.0.1:65536"));
+  expect_error("events:\n  levle: drops\n", "unknown key events.levle");
+  expect_error("metrics:\n  enabled: yes\n", "metrics.enabled");
+  expect_error("metrics:\n  port: 1\n", "unknown key metrics.port");
+  sluice::AgentConfig v;
+  v.events.level = "everything";
+  EXPECT_NE(validate_config(v).error().find("events.level"), std::string::npos);
+  v = {};
+  v.metrics.address = "localhost:9962";
+  EXPECT_NE(validate_config(v).error().find("metrics.address"),
+            std::string::npos);
+  v.metrics.enabled = false;  // an unused address is not checked
+  EXPECT_TRUE(validate_config(v));
+}
