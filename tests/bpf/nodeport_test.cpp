@@ -31,8 +31,9 @@ class NodePortTest : public LxcTest {
     bpf_map* m;
     bpf_object__for_each_map(m, xdp_->obj) {
       bpf_map* twin = bpf_object__find_map_by_name(skel_->obj, bpf_map__name(m));
-      if (twin && !std::strchr(bpf_map__name(m), '.'))
+      if (twin && !std::strchr(bpf_map__name(m), '.')) {
         ASSERT_EQ(bpf_map__reuse_fd(m, bpf_map__fd(twin)), 0) << bpf_map__name(m);
+      }
     }
     ASSERT_EQ(sluice_xdp::load(xdp_), 0);
     ipcache(kWorld, 0, "0.0.0.0/0");
