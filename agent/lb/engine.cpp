@@ -168,16 +168,6 @@ Status LbEngine::adopt() {
   return {};
 }
 
-lb::ProgramInput LbEngine::input() const {
-  lb::ProgramInput in;
-  in.services = cluster_.services();
-  in.pods = cluster_.pods();
-  in.slices = cluster_.endpoint_slices();
-  in.algorithm = cfg_.algorithm;
-  in.maglev_table_size = cfg_.maglev_table_size;
-  return in;
-}
-
 Result<LbEngine::SyncStats> LbEngine::sync() {
   std::lock_guard g(mu_);
   const auto t0 = std::chrono::steady_clock::now();
@@ -187,23 +177,26 @@ Result<LbEngine::SyncStats> LbEngine::sync() {
     if (auto s = adopt(); !s) return Error{s.error()};
     st.adopted = all = true;
   }
-  // The cheap inputs first: when neither they nor the desired state
-  // (its generation, read before the copies) changed, there is nothing to
-  // do, and copying every Service and EndpointSlice is most of a sync.
+  // The cheap inputs first: when neither they nor the desired state (its
+  // generation) changed, there is nothing to do.
   const uint64_t gen = cluster_.generation();
-  decltype(lb::ProgramInput::local_pods) local;
+  decltype(lb::ProgramContext::local_pods) local;
   for (const auto& e : endpoints_.list())
     local[{e.pod_namespace, e.pod_name}] = e.ips;
   auto nodes = cfg_.node_addresses ? cfg_.node_addresses()
                                    : std::vector<IpAddr>{};
   if (!all && gen == generation_ && local == local_ && nodes == nodes_)
     return st;
+  // Only what changed since the last successful sync (a builder that
+  // already took some of it finds those unchanged); everything when the
+  // builder starts from nothing.
   const auto tc = std::chrono::steady_clock::now();
-  auto in = input();
-  st.copy_ms = ms_between(tc, std::chrono::steady_clock::now());
-  in.local_pods = local;
-  in.node_addresses = nodes;
-  auto d = builder_.update(in);
+  const auto feed = builder_.primed() ? cluster_.changes_since(generation_)
+                                      : cluster_.snapshot();
+  st.feed_ms = ms_between(tc, std::chrono::steady_clock::now());
+  const lb::ProgramContext ctx{local, nodes, cfg_.algorithm,
+                               cfg_.maglev_table_size};
+  auto d = builder_.update(feed, ctx);
   if (!d) return Error{d.error()};
   const auto& prog = builder_.program();
   for (const auto& w : prog.warnings)
@@ -219,7 +212,7 @@ Result<LbEngine::SyncStats> LbEngine::sync() {
     return Error{s.error()};
   }
   full_next_ = false;
-  generation_ = gen;
+  generation_ = feed.generation;
   local_ = std::move(local);
   nodes_ = std::move(nodes);
   const auto t2 = std::chrono::steady_clock::now();
