@@ -196,8 +196,10 @@ Result<LbEngine::SyncStats> LbEngine::sync() {
   st.feed_ms = ms_between(tc, std::chrono::steady_clock::now());
   const lb::ProgramContext ctx{local, nodes, cfg_.algorithm,
                                cfg_.maglev_table_size};
+  const auto tb = std::chrono::steady_clock::now();
   auto d = builder_.update(feed, ctx);
   if (!d) return Error{d.error()};
+  st.program_ms = ms_between(tb, std::chrono::steady_clock::now());
   const auto& prog = builder_.program();
   for (const auto& w : prog.warnings)
     if (warned_.insert(w).second) spdlog::warn("lb: {}", w);
@@ -425,9 +427,13 @@ Result<LbEngine::Plan> LbEngine::plan(const lb::Program& prog,
 }
 
 Status LbEngine::write(Plan& p, SyncStats& st) {
-  for (const auto& [a, id] : p.new_be) {
-    if (auto s = maps_.put_backend(id, a); !s) return s;
-    st.writes++;
+  // Batched where the order allows: every new backend, then every set's
+  // slots (and each Maglev table), then the frontends.
+  if (!p.new_be.empty()) {
+    std::vector<std::pair<BackendAddr, uint32_t>> be(p.new_be.begin(),
+                                                     p.new_be.end());
+    if (auto s = maps_.put_backends(be); !s) return s;
+    st.writes += be.size();
   }
   for (uint32_t id : p.new_conns) {
     if (auto s = maps_.ensure_conns(id); !s) return s;
@@ -435,22 +441,28 @@ Status LbEngine::write(Plan& p, SyncStats& st) {
   }
   std::vector<bool> svc_done(p.put_svc.size());
   auto put_frontends = [&](uint32_t only) -> Status {
+    std::vector<std::pair<FrontendKey, sluice_lb_svc>> batch;
     for (size_t i = 0; i < p.put_svc.size(); i++) {
       const auto& [k, v] = p.put_svc[i];
       if (svc_done[i] || (only && v.svc_id != only)) continue;
-      if (auto s = maps_.put_svc(k, v); !s) return s;
+      batch.push_back(p.put_svc[i]);
       svc_done[i] = true;
-      st.writes++;
     }
+    if (batch.empty()) return {};
+    if (auto s = maps_.put_svcs(batch); !s) return s;
+    st.writes += batch.size();
     return {};
   };
+  std::vector<lb::LbMaps::SlotWrite> slots;
+  for (const auto& ch : p.changes)
+    for (uint32_t i : ch.put_slots) slots.push_back({ch.id, i, ch.next.slots[i]});
+  if (!slots.empty()) {
+    if (auto s = maps_.put_slots(slots); !s) return s;
+    st.writes += slots.size();
+  }
   for (auto& ch : p.changes) {
     if (ch.frontends_first)
       if (auto s = put_frontends(ch.id); !s) return s;
-    for (uint32_t i : ch.put_slots) {
-      if (auto s = maps_.put_slot(ch.id, i, ch.next.slots[i]); !s) return s;
-      st.writes++;
-    }
     if (!ch.put_table) continue;
     auto table = lb::maglev_table(ch.table_in, ch.set->maglev_m);
     if (!table) return Error{table.error()};

@@ -8,6 +8,10 @@
 // then the frontends (sluice_lb_svc, count last: a set grows only once its
 // slots exist); removals in reverse: frontends, slots beyond a set's count
 // and tables no frontend uses, then backends nothing names any more.
+// Each of those steps is one batched update (BPF_MAP_UPDATE_BATCH) where
+// the map allows it. The desired state comes from ClusterState's change
+// feed: a sync reads only what changed since the last one, and the
+// ProgramBuilder recomputes only the Services that can reach.
 // Capacity is checked before the first write; a failed check leaves the
 // maps as they were. A kernel error half-way makes the next sync re-read
 // the maps (they are the truth) before it writes anything.
@@ -68,7 +72,8 @@ class LbEngine {
     // compute_ms includes feed_ms: reading what changed out of
     // ClusterState (ClusterState::changes_since; every object on the
     // first sync).
-    double feed_ms = 0, compute_ms = 0, kernel_ms = 0;
+    // program_ms: the ProgramBuilder's part of compute_ms.
+    double feed_ms = 0, program_ms = 0, compute_ms = 0, kernel_ms = 0;
   };
   Result<SyncStats> sync();
 

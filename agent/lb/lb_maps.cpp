@@ -219,6 +219,80 @@ Status LbMaps::del_svc(const FrontendKey& k) {
   return {};
 }
 
+namespace {
+
+// Keys and values side by side, written in chunks; false with errno set
+// on a failure. No batch support (EINVAL/ENOTSUPP on the first chunk, old
+// kernels): one by one.
+template <typename K, typename V>
+bool update_batch(int fd, const std::vector<K>& keys,
+                  const std::vector<V>& values) {
+  constexpr size_t kChunk = 8192;
+  for (size_t at = 0; at < keys.size(); at += kChunk) {
+    uint32_t n = uint32_t(std::min(kChunk, keys.size() - at));
+    LIBBPF_OPTS(bpf_map_batch_opts, o);
+    if (bpf_map_update_batch(fd, &keys[at], &values[at], &n, &o) == 0)
+      continue;
+    constexpr int kENOTSUPP = 524;  // the kernel's, not in libc headers
+    if (at != 0 || (errno != EINVAL && errno != kENOTSUPP && errno != EOPNOTSUPP))
+      return false;
+    for (size_t i = 0; i < keys.size(); i++)
+      if (bpf_map_update_elem(fd, &keys[i], &values[i], BPF_ANY)) return false;
+    return true;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status LbMaps::put_backends(
+    std::span<const std::pair<BackendAddr, uint32_t>> bs) {
+  std::vector<uint32_t> keys;
+  std::vector<sluice_lb_backend> values;
+  keys.reserve(bs.size());
+  values.reserve(bs.size());
+  for (const auto& [a, id] : bs) {
+    sluice_lb_backend b{};
+    std::memcpy(b.addr, a.ip.bytes.data(), a.ip.size());
+    b.port = htons(a.port);
+    b.family = uint8_t(a.ip.family);
+    keys.push_back(id);
+    values.push_back(b);
+  }
+  if (!update_batch(fds_.be, keys, values))
+    return map_err(SLUICE_MAP_LB_BE, std::to_string(bs.size()) + " backends");
+  return {};
+}
+
+Status LbMaps::put_slots(std::span<const SlotWrite> ss) {
+  std::vector<sluice_lb_slot_key> keys;
+  std::vector<uint32_t> values;
+  keys.reserve(ss.size());
+  values.reserve(ss.size());
+  for (const auto& w : ss) {
+    keys.push_back({w.svc_id, w.slot});
+    values.push_back(w.be_id);
+  }
+  if (!update_batch(fds_.slots, keys, values))
+    return map_err(SLUICE_MAP_LB_SLOTS, std::to_string(ss.size()) + " slots");
+  return {};
+}
+
+Status LbMaps::put_svcs(
+    std::span<const std::pair<FrontendKey, sluice_lb_svc>> fs) {
+  std::vector<sluice_lb_svc_key> keys;
+  std::vector<sluice_lb_svc> values;
+  keys.reserve(fs.size());
+  values.reserve(fs.size());
+  for (const auto& [k, v] : fs) {
+    keys.push_back(svc_key(k));
+    values.push_back(v);
+  }
+  if (!update_batch(fds_.svc, keys, values))
+    return map_err(SLUICE_MAP_LB_SVC, std::to_string(fs.size()) + " frontends");
+  return {};
+}
+
 Status LbMaps::ensure_conns(uint32_t be_id) {
   const uint32_t zero = 0;
   if (bpf_map_update_elem(fds_.conns, &be_id, &zero, BPF_NOEXIST) &&

@@ -38,6 +38,16 @@ class LbMaps {
   Status del_maglev(uint32_t svc_id);
   Status put_svc(const FrontendKey& k, const sluice_lb_svc& v);
   Status del_svc(const FrontendKey& k);
+  // The same writes, many per system call (BPF_MAP_UPDATE_BATCH, applied
+  // in order, each entry on its own as with single updates; one by one
+  // where the kernel has no batch support). For a full sync's hundreds of
+  // thousands of entries.
+  struct SlotWrite {
+    uint32_t svc_id = 0, slot = 0, be_id = 0;
+  };
+  Status put_backends(std::span<const std::pair<BackendAddr, uint32_t>> b);
+  Status put_slots(std::span<const SlotWrite> s);
+  Status put_svcs(std::span<const std::pair<FrontendKey, sluice_lb_svc>> f);
   // Creates a zero count unless the datapath already keeps one.
   Status ensure_conns(uint32_t be_id);
   // Deletes the ClientIP affinity entries of these svc ids; returns how

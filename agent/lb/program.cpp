@@ -7,7 +7,9 @@
 #include <numeric>
 #include <set>
 #include <tuple>
+#include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "lb/backends.h"
@@ -288,7 +290,7 @@ bool relevant(const k8s::Object& o) {
 
 void ProgramBuilder::reach_address(const IpAddr& ip) {
   if (auto it = by_ip_.find(ip); it != by_ip_.end())
-    due_.insert(it->second.begin(), it->second.end());
+    for (const std::string* svc : it->second) due_.insert(*svc);
 }
 
 // A pod's weight changed: every Service that may read it.
@@ -390,10 +392,11 @@ void ProgramBuilder::apply_change(const std::string& key,
 void ProgramBuilder::index(const std::string& key, const Deps& deps, bool add) {
   for (const auto& ip : deps.ips)
     if (add) {
-      by_ip_[ip].insert(key);
+      by_ip_[ip].push_back(&key);
     } else if (auto it = by_ip_.find(ip); it != by_ip_.end()) {
-      it->second.erase(key);
-      if (it->second.empty()) by_ip_.erase(it);
+      auto& v = it->second;
+      v.erase(std::remove(v.begin(), v.end(), &key), v.end());
+      if (v.empty()) by_ip_.erase(it);
     }
   for (const auto& pod : deps.pods)
     if (add) {
@@ -427,7 +430,8 @@ Result<ProgramDelta> ProgramBuilder::update(const k8s::ChangeFeed& feed,
   std::vector<std::string> warnings;
   // The objects, and the Services each change reaches.
   if (feed.full) {
-    std::set<std::string> listed;
+    std::unordered_set<std::string_view> listed;
+    listed.reserve(feed.changes.size());
     for (const auto& c : feed.changes) {
       if (!c.object || !relevant(*c.object)) continue;
       listed.insert(c.key);
@@ -527,14 +531,20 @@ Result<ProgramDelta> ProgramBuilder::update(const k8s::ChangeFeed& feed,
     }
   }
   for (auto& [key, e] : fresh) {
-    if (auto it = parts_.find(key); it != parts_.end()) {
-      index(key, it->second.deps, false);
-      if (!e) parts_.erase(it);
+    auto it = parts_.find(key);
+    if (it != parts_.end()) {
+      index(it->first, it->second.deps, false);
+      if (!e) {
+        parts_.erase(it);
+        continue;
+      }
+      it->second = std::move(*e);
+    } else if (e) {
+      it = parts_.emplace(key, std::move(*e)).first;
+    } else {
+      continue;
     }
-    if (e) {
-      index(key, e->deps, true);
-      parts_[key] = std::move(*e);
-    }
+    index(it->first, it->second.deps, true);  // by parts_' own key
   }
   if (whole) {
     rebuild();

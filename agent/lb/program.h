@@ -203,6 +203,7 @@ class ProgramBuilder {
                     std::vector<std::string>& warnings);
   void reach_pod_weight(const PodRef& pod, const ProgramContext& ctx);
   void reach_address(const IpAddr& ip);
+  // `key` must be parts_' own (by_ip_ keeps its address).
   void index(const std::string& key, const Deps& deps, bool add);
   void unmerge(const std::string& key, const Part& part, ProgramDelta& d);
   bool merge(const std::string& key, const Part& part, ProgramDelta& d);
@@ -221,7 +222,15 @@ class ProgramBuilder {
   std::unordered_map<std::string, std::set<std::string>> selector_svcs_;  // ns ->
   std::set<std::string> due_;  // Services to compute again
   std::map<std::string, Entry> parts_;  // "namespace/name"
-  std::map<IpAddr, std::set<std::string>> by_ip_;
+  struct IpHash {
+    size_t operator()(const IpAddr& a) const noexcept {
+      uint64_t h = uint64_t(a.family);
+      for (uint8_t b : a.bytes) h = h * 1099511628211ull ^ b;  // FNV-1a-ish
+      return size_t(h);
+    }
+  };
+  // Backend address -> Services (their keys in parts_, stable while there).
+  std::unordered_map<IpAddr, std::vector<const std::string*>, IpHash> by_ip_;
   std::map<PodRef, std::set<std::string>> by_pod_;
   std::set<std::string> clashing_;
   Program prog_;
