@@ -460,9 +460,23 @@ Status LbEngine::write(Plan& p, SyncStats& st) {
     if (auto s = maps_.put_slots(slots); !s) return s;
     st.writes += slots.size();
   }
+  // New Maglev tables are made and filled, then swapped in by batches
+  // (one kernel RCU wait per batch, not per table; a bounded number of
+  // inner-map fds open at once).
+  std::vector<std::pair<uint32_t, UniqueFd>> tables;
+  auto swap_tables = [&]() -> Status {
+    if (tables.empty()) return {};
+    if (auto s = maps_.swap_maglevs(tables); !s) return s;
+    st.writes += tables.size();
+    st.tables += tables.size();
+    tables.clear();
+    return {};
+  };
   for (auto& ch : p.changes) {
-    if (ch.frontends_first)
+    if (ch.frontends_first) {
+      if (auto s = swap_tables(); !s) return s;
       if (auto s = put_frontends(ch.id); !s) return s;
+    }
     if (!ch.put_table) continue;
     auto table = lb::maglev_table(ch.table_in, ch.set->maglev_m);
     if (!table) return Error{table.error()};
@@ -472,10 +486,13 @@ Status LbEngine::write(Plan& p, SyncStats& st) {
       if (auto cur = maps_.read_maglev(ch.id, ch.set->maglev_m);
           cur && *cur == *table)
         continue;
-    if (auto s = maps_.put_maglev(ch.id, *table); !s) return s;
-    st.writes++;
-    st.tables++;
+    auto inner = maps_.make_maglev(ch.id, *table);
+    if (!inner) return Error{inner.error()};
+    tables.emplace_back(ch.id, std::move(*inner));
+    if (ch.frontends_first || tables.size() >= 256)
+      if (auto s = swap_tables(); !s) return s;
   }
+  if (auto s = swap_tables(); !s) return s;
   if (auto s = put_frontends(0); !s) return s;
   for (const auto& k : p.del_svc) {
     if (auto s = maps_.del_svc(k); !s) return s;

@@ -172,53 +172,6 @@ Status LbMaps::del_slot(uint32_t svc_id, uint32_t slot) {
   return {};
 }
 
-Status LbMaps::put_maglev(uint32_t svc_id, std::span<const uint32_t> table) {
-  const uint32_t n = uint32_t((table.size() + SLUICE_LB_MAGLEV_BLOCK - 1) /
-                              SLUICE_LB_MAGLEV_BLOCK);
-  std::vector<sluice_lb_maglev_block> blocks(n);  // zeroed: spare ids are 0
-  std::vector<uint32_t> keys(n);
-  for (size_t i = 0; i < table.size(); i++)
-    blocks[i / SLUICE_LB_MAGLEV_BLOCK].ids[i % SLUICE_LB_MAGLEV_BLOCK] =
-        table[i];
-  for (uint32_t i = 0; i < n; i++) keys[i] = i;
-  LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = inner_flags_);
-  UniqueFd inner(bpf_map_create(bpf_map_type(inner_type_), "sluice_lb_mg",
-                                inner_key_, inner_value_, n, &o));
-  const std::string what = "svc " + std::to_string(svc_id);
-  if (!inner.valid()) return map_err(SLUICE_MAP_LB_MAGLEV, what + ": create");
-  uint32_t count = n;
-  LIBBPF_OPTS(bpf_map_batch_opts, bo);
-  if (bpf_map_update_batch(inner.get(), keys.data(), blocks.data(), &count,
-                           &bo))
-    for (uint32_t i = 0; i < n; i++)  // no batch support: one by one
-      if (bpf_map_update_elem(inner.get(), &keys[i], &blocks[i], BPF_ANY))
-        return map_err(SLUICE_MAP_LB_MAGLEV, what + ": fill");
-  const uint32_t fd = uint32_t(inner.get());
-  if (bpf_map_update_elem(fds_.maglev, &svc_id, &fd, BPF_ANY))
-    return map_err(SLUICE_MAP_LB_MAGLEV, what + ": swap");
-  return {};  // the outer map holds the table now; our fd may close
-}
-
-Status LbMaps::del_maglev(uint32_t svc_id) {
-  if (bpf_map_delete_elem(fds_.maglev, &svc_id) && errno != ENOENT)
-    return map_err(SLUICE_MAP_LB_MAGLEV, "delete svc " + std::to_string(svc_id));
-  return {};
-}
-
-Status LbMaps::put_svc(const FrontendKey& k, const sluice_lb_svc& v) {
-  const auto key = svc_key(k);
-  if (bpf_map_update_elem(fds_.svc, &key, &v, BPF_ANY))
-    return map_err(SLUICE_MAP_LB_SVC, k.str());
-  return {};
-}
-
-Status LbMaps::del_svc(const FrontendKey& k) {
-  const auto key = svc_key(k);
-  if (bpf_map_delete_elem(fds_.svc, &key) && errno != ENOENT)
-    return map_err(SLUICE_MAP_LB_SVC, "delete " + k.str());
-  return {};
-}
-
 namespace {
 
 // Keys and values side by side, written in chunks; false with errno set
@@ -244,6 +197,74 @@ bool update_batch(int fd, const std::vector<K>& keys,
 }
 
 }  // namespace
+
+Result<UniqueFd> LbMaps::make_maglev(uint32_t svc_id,
+                                     std::span<const uint32_t> table) {
+  const uint32_t n = uint32_t((table.size() + SLUICE_LB_MAGLEV_BLOCK - 1) /
+                              SLUICE_LB_MAGLEV_BLOCK);
+  std::vector<sluice_lb_maglev_block> blocks(n);  // zeroed: spare ids are 0
+  std::vector<uint32_t> keys(n);
+  for (size_t i = 0; i < table.size(); i++)
+    blocks[i / SLUICE_LB_MAGLEV_BLOCK].ids[i % SLUICE_LB_MAGLEV_BLOCK] =
+        table[i];
+  for (uint32_t i = 0; i < n; i++) keys[i] = i;
+  LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = inner_flags_);
+  UniqueFd inner(bpf_map_create(bpf_map_type(inner_type_), "sluice_lb_mg",
+                                inner_key_, inner_value_, n, &o));
+  const std::string what = "svc " + std::to_string(svc_id);
+  if (!inner.valid()) return map_err(SLUICE_MAP_LB_MAGLEV, what + ": create");
+  uint32_t count = n;
+  LIBBPF_OPTS(bpf_map_batch_opts, bo);
+  if (bpf_map_update_batch(inner.get(), keys.data(), blocks.data(), &count,
+                           &bo))
+    for (uint32_t i = 0; i < n; i++)  // no batch support: one by one
+      if (bpf_map_update_elem(inner.get(), &keys[i], &blocks[i], BPF_ANY))
+        return map_err(SLUICE_MAP_LB_MAGLEV, what + ": fill");
+  return inner;
+}
+
+Status LbMaps::swap_maglevs(
+    std::span<const std::pair<uint32_t, UniqueFd>> tables) {
+  std::vector<uint32_t> keys, fds;
+  for (const auto& [id, fd] : tables) {
+    keys.push_back(id);
+    fds.push_back(uint32_t(fd.get()));
+  }
+  if (!update_batch(fds_.maglev, keys, fds))
+    return map_err(SLUICE_MAP_LB_MAGLEV,
+                   "swap " + std::to_string(tables.size()) + " tables");
+  return {};  // the outer map holds the tables now; our fds may close
+}
+
+Status LbMaps::put_maglev(uint32_t svc_id, std::span<const uint32_t> table) {
+  auto inner = make_maglev(svc_id, table);
+  if (!inner) return Error{inner.error()};
+  const uint32_t fd = uint32_t(inner->get());
+  if (bpf_map_update_elem(fds_.maglev, &svc_id, &fd, BPF_ANY))
+    return map_err(SLUICE_MAP_LB_MAGLEV, "svc " + std::to_string(svc_id) + ": swap");
+  return {};  // the outer map holds the table now; our fd may close
+}
+
+Status LbMaps::del_maglev(uint32_t svc_id) {
+  if (bpf_map_delete_elem(fds_.maglev, &svc_id) && errno != ENOENT)
+    return map_err(SLUICE_MAP_LB_MAGLEV, "delete svc " + std::to_string(svc_id));
+  return {};
+}
+
+Status LbMaps::put_svc(const FrontendKey& k, const sluice_lb_svc& v) {
+  const auto key = svc_key(k);
+  if (bpf_map_update_elem(fds_.svc, &key, &v, BPF_ANY))
+    return map_err(SLUICE_MAP_LB_SVC, k.str());
+  return {};
+}
+
+Status LbMaps::del_svc(const FrontendKey& k) {
+  const auto key = svc_key(k);
+  if (bpf_map_delete_elem(fds_.svc, &key) && errno != ENOENT)
+    return map_err(SLUICE_MAP_LB_SVC, "delete " + k.str());
+  return {};
+}
+
 
 Status LbMaps::put_backends(
     std::span<const std::pair<BackendAddr, uint32_t>> bs) {

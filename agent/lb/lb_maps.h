@@ -10,6 +10,7 @@
 #include <span>
 #include <vector>
 
+#include "common/fd.h"
 #include "common/result.h"
 #include "lb/program.h"
 #include "sluice/lb_abi.h"
@@ -35,6 +36,12 @@ class LbMaps {
   // like the template, filled, then swapped in with one update: readers
   // see the old table or the new one.
   Status put_maglev(uint32_t svc_id, std::span<const uint32_t> table);
+  // The same in two steps, so many tables can be swapped in with one
+  // batched update of the outer map: the kernel waits for an RCU grace
+  // period after every update of a map-in-map (~10 ms here), once per
+  // batch rather than once per table. Each table still changes whole.
+  Result<UniqueFd> make_maglev(uint32_t svc_id, std::span<const uint32_t> table);
+  Status swap_maglevs(std::span<const std::pair<uint32_t, UniqueFd>> tables);
   Status del_maglev(uint32_t svc_id);
   Status put_svc(const FrontendKey& k, const sluice_lb_svc& v);
   Status del_svc(const FrontendKey& k);
