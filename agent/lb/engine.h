@@ -9,7 +9,7 @@
 // slots exist); removals in reverse: frontends, slots beyond a set's count
 // and tables no frontend uses, then backends nothing names any more.
 // Each of those steps is one batched update (BPF_MAP_UPDATE_BATCH) where
-// the map allows it. The desired state comes from ClusterState's change
+// the map allows it; new Maglev tables are swapped in 256 at a time. The desired state comes from ClusterState's change
 // feed: a sync reads only what changed since the last one, and the
 // ProgramBuilder recomputes only the Services that can reach.
 // Capacity is checked before the first write; a failed check leaves the

@@ -1,7 +1,7 @@
 // The load-balancer maps (include/sluice/lb_abi.h) as typed operations:
-// one write or delete per call, so LbEngine decides the order, plus a
-// snapshot of what is pinned (to adopt it after a restart) and the Maglev
-// inner-map swap. Borrows the fds (the sluice_lxc object owns them).
+// one write or delete per call, or a batch applied in order, so LbEngine
+// decides the order, plus a snapshot of what is pinned (to adopt it after
+// a restart) and the Maglev inner-map swaps. Borrows the fds (the sluice_lxc object owns them).
 #pragma once
 
 #include <cstdint>
