@@ -5,11 +5,6 @@
 #include <algorithm>
 
 namespace sluice::lb {
-namespace {
-
-using k8s::EndpointSlice;
-using k8s::Pod;
-using k8s::Service;
 
 bool selects(const k8s::Labels& selector, const k8s::Labels& labels) {
   for (const auto& [k, v] : selector) {
@@ -18,6 +13,12 @@ bool selects(const k8s::Labels& selector, const k8s::Labels& labels) {
   }
   return true;
 }
+
+namespace {
+
+using k8s::EndpointSlice;
+using k8s::Pod;
+using k8s::Service;
 
 bool family_wanted(const Service& svc, int family) {
   if (svc.ip_families.empty()) return true;  // not allocated yet: either
@@ -123,6 +124,12 @@ std::vector<PortBackends> service_backends(
   std::sort(ns_pods.begin(), ns_pods.end(), by_name<Pod>);
   std::sort(mine.begin(), mine.end(), by_name<EndpointSlice>);
   return derive(svc, ns_pods, mine, lookup);
+}
+
+std::vector<PortBackends> service_backends(
+    const Service& svc, const std::vector<const Pod*>& ns_pods,
+    const std::vector<const EndpointSlice*>& slices, const PodLookup& lookup) {
+  return derive(svc, ns_pods, slices, lookup);
 }
 
 std::map<std::string, std::vector<PortBackends>> all_backends(

@@ -73,6 +73,19 @@ std::vector<PortBackends> service_backends(
     const k8s::Service& svc, const std::vector<k8s::Pod>& pods,
     const std::vector<k8s::EndpointSlice>& slices, const PodLookup& lookup);
 
+// The same from what the caller has already narrowed down: `ns_pods` the
+// Service namespace's pods and `slices` the Service's own slices, each
+// sorted by name (the load balancer's ProgramBuilder keeps them indexed).
+std::vector<PortBackends> service_backends(
+    const k8s::Service& svc, const std::vector<const k8s::Pod*>& ns_pods,
+    const std::vector<const k8s::EndpointSlice*>& slices,
+    const PodLookup& lookup);
+
+// A Service selector (matchLabels only) against a pod's labels. An empty
+// one matches every pod: callers check first (a Service without a
+// selector has no pod backends).
+bool selects(const k8s::Labels& selector, const k8s::Labels& labels);
+
 // Every Service's, keyed "namespace/name".
 std::map<std::string, std::vector<PortBackends>> all_backends(
     const std::vector<k8s::Service>& services,

@@ -168,16 +168,6 @@ Status LbEngine::adopt() {
   return {};
 }
 
-lb::ProgramInput LbEngine::input() const {
-  lb::ProgramInput in;
-  in.services = cluster_.services();
-  in.pods = cluster_.pods();
-  in.slices = cluster_.endpoint_slices();
-  in.algorithm = cfg_.algorithm;
-  in.maglev_table_size = cfg_.maglev_table_size;
-  return in;
-}
-
 Result<LbEngine::SyncStats> LbEngine::sync() {
   std::lock_guard g(mu_);
   const auto t0 = std::chrono::steady_clock::now();
@@ -187,24 +177,29 @@ Result<LbEngine::SyncStats> LbEngine::sync() {
     if (auto s = adopt(); !s) return Error{s.error()};
     st.adopted = all = true;
   }
-  // The cheap inputs first: when neither they nor the desired state
-  // (its generation, read before the copies) changed, there is nothing to
-  // do, and copying every Service and EndpointSlice is most of a sync.
+  // The cheap inputs first: when neither they nor the desired state (its
+  // generation) changed, there is nothing to do.
   const uint64_t gen = cluster_.generation();
-  decltype(lb::ProgramInput::local_pods) local;
+  decltype(lb::ProgramContext::local_pods) local;
   for (const auto& e : endpoints_.list())
     local[{e.pod_namespace, e.pod_name}] = e.ips;
   auto nodes = cfg_.node_addresses ? cfg_.node_addresses()
                                    : std::vector<IpAddr>{};
   if (!all && gen == generation_ && local == local_ && nodes == nodes_)
     return st;
+  // Only what changed since the last successful sync (a builder that
+  // already took some of it finds those unchanged); everything when the
+  // builder starts from nothing.
   const auto tc = std::chrono::steady_clock::now();
-  auto in = input();
-  st.copy_ms = ms_between(tc, std::chrono::steady_clock::now());
-  in.local_pods = local;
-  in.node_addresses = nodes;
-  auto d = builder_.update(in);
+  const auto feed = builder_.primed() ? cluster_.changes_since(generation_)
+                                      : cluster_.snapshot();
+  st.feed_ms = ms_between(tc, std::chrono::steady_clock::now());
+  const lb::ProgramContext ctx{local, nodes, cfg_.algorithm,
+                               cfg_.maglev_table_size};
+  const auto tb = std::chrono::steady_clock::now();
+  auto d = builder_.update(feed, ctx);
   if (!d) return Error{d.error()};
+  st.program_ms = ms_between(tb, std::chrono::steady_clock::now());
   const auto& prog = builder_.program();
   for (const auto& w : prog.warnings)
     if (warned_.insert(w).second) spdlog::warn("lb: {}", w);
@@ -219,7 +214,7 @@ Result<LbEngine::SyncStats> LbEngine::sync() {
     return Error{s.error()};
   }
   full_next_ = false;
-  generation_ = gen;
+  generation_ = feed.generation;
   local_ = std::move(local);
   nodes_ = std::move(nodes);
   const auto t2 = std::chrono::steady_clock::now();
@@ -432,9 +427,13 @@ Result<LbEngine::Plan> LbEngine::plan(const lb::Program& prog,
 }
 
 Status LbEngine::write(Plan& p, SyncStats& st) {
-  for (const auto& [a, id] : p.new_be) {
-    if (auto s = maps_.put_backend(id, a); !s) return s;
-    st.writes++;
+  // Batched where the order allows: every new backend, then every set's
+  // slots (and each Maglev table), then the frontends.
+  if (!p.new_be.empty()) {
+    std::vector<std::pair<BackendAddr, uint32_t>> be(p.new_be.begin(),
+                                                     p.new_be.end());
+    if (auto s = maps_.put_backends(be); !s) return s;
+    st.writes += be.size();
   }
   for (uint32_t id : p.new_conns) {
     if (auto s = maps_.ensure_conns(id); !s) return s;
@@ -442,21 +441,41 @@ Status LbEngine::write(Plan& p, SyncStats& st) {
   }
   std::vector<bool> svc_done(p.put_svc.size());
   auto put_frontends = [&](uint32_t only) -> Status {
+    std::vector<std::pair<FrontendKey, sluice_lb_svc>> batch;
     for (size_t i = 0; i < p.put_svc.size(); i++) {
       const auto& [k, v] = p.put_svc[i];
       if (svc_done[i] || (only && v.svc_id != only)) continue;
-      if (auto s = maps_.put_svc(k, v); !s) return s;
+      batch.push_back(p.put_svc[i]);
       svc_done[i] = true;
-      st.writes++;
     }
+    if (batch.empty()) return {};
+    if (auto s = maps_.put_svcs(batch); !s) return s;
+    st.writes += batch.size();
+    return {};
+  };
+  std::vector<lb::LbMaps::SlotWrite> slots;
+  for (const auto& ch : p.changes)
+    for (uint32_t i : ch.put_slots) slots.push_back({ch.id, i, ch.next.slots[i]});
+  if (!slots.empty()) {
+    if (auto s = maps_.put_slots(slots); !s) return s;
+    st.writes += slots.size();
+  }
+  // New Maglev tables are made and filled, then swapped in by batches
+  // (one kernel RCU wait per batch, not per table; a bounded number of
+  // inner-map fds open at once).
+  std::vector<std::pair<uint32_t, UniqueFd>> tables;
+  auto swap_tables = [&]() -> Status {
+    if (tables.empty()) return {};
+    if (auto s = maps_.swap_maglevs(tables); !s) return s;
+    st.writes += tables.size();
+    st.tables += tables.size();
+    tables.clear();
     return {};
   };
   for (auto& ch : p.changes) {
-    if (ch.frontends_first)
+    if (ch.frontends_first) {
+      if (auto s = swap_tables(); !s) return s;
       if (auto s = put_frontends(ch.id); !s) return s;
-    for (uint32_t i : ch.put_slots) {
-      if (auto s = maps_.put_slot(ch.id, i, ch.next.slots[i]); !s) return s;
-      st.writes++;
     }
     if (!ch.put_table) continue;
     auto table = lb::maglev_table(ch.table_in, ch.set->maglev_m);
@@ -467,10 +486,13 @@ Status LbEngine::write(Plan& p, SyncStats& st) {
       if (auto cur = maps_.read_maglev(ch.id, ch.set->maglev_m);
           cur && *cur == *table)
         continue;
-    if (auto s = maps_.put_maglev(ch.id, *table); !s) return s;
-    st.writes++;
-    st.tables++;
+    auto inner = maps_.make_maglev(ch.id, *table);
+    if (!inner) return Error{inner.error()};
+    tables.emplace_back(ch.id, std::move(*inner));
+    if (ch.frontends_first || tables.size() >= 256)
+      if (auto s = swap_tables(); !s) return s;
   }
+  if (auto s = swap_tables(); !s) return s;
   if (auto s = put_frontends(0); !s) return s;
   for (const auto& k : p.del_svc) {
     if (auto s = maps_.del_svc(k); !s) return s;

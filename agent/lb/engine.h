@@ -8,6 +8,10 @@
 // then the frontends (sluice_lb_svc, count last: a set grows only once its
 // slots exist); removals in reverse: frontends, slots beyond a set's count
 // and tables no frontend uses, then backends nothing names any more.
+// Each of those steps is one batched update (BPF_MAP_UPDATE_BATCH) where
+// the map allows it; new Maglev tables are swapped in 256 at a time. The desired state comes from ClusterState's change
+// feed: a sync reads only what changed since the last one, and the
+// ProgramBuilder recomputes only the Services that can reach.
 // Capacity is checked before the first write; a failed check leaves the
 // maps as they were. A kernel error half-way makes the next sync re-read
 // the maps (they are the truth) before it writes anything.
@@ -65,9 +69,11 @@ class LbEngine {
     size_t tables = 0;                             // Maglev tables swapped
     size_t recomputed = 0;  // Services whose part of the program changed
     bool adopted = false;  // read the pinned maps first
-    // compute_ms includes copy_ms: the desired state copied out of
-    // ClusterState (services, slices, pods).
-    double copy_ms = 0, compute_ms = 0, kernel_ms = 0;
+    // compute_ms includes feed_ms: reading what changed out of
+    // ClusterState (ClusterState::changes_since; every object on the
+    // first sync).
+    // program_ms: the ProgramBuilder's part of compute_ms.
+    double feed_ms = 0, program_ms = 0, compute_ms = 0, kernel_ms = 0;
   };
   Result<SyncStats> sync();
 
@@ -111,7 +117,6 @@ class LbEngine {
   struct Plan;
 
   Status adopt();
-  lb::ProgramInput input() const;
   Result<Plan> plan(const lb::Program& p, const lb::ProgramDelta& d, bool all);
   Status write(Plan& plan, SyncStats& st);
   void forget();  // after a kernel error: re-read the maps next time
@@ -124,9 +129,10 @@ class LbEngine {
   bool adopted_ = false;
   bool full_next_ = true;  // look at every set, not only what changed
   lb::ProgramBuilder builder_;
-  // Inputs of the last successful sync, to skip one that has nothing to do.
+  // Inputs of the last successful sync, to skip one that has nothing to do
+  // and to ask ClusterState only for what changed since.
   uint64_t generation_ = 0;
-  decltype(lb::ProgramInput::local_pods) local_;
+  decltype(lb::ProgramContext::local_pods) local_;
   std::vector<IpAddr> nodes_;
   size_t slots_total_ = 0;  // slot entries in the map
   std::map<uint32_t, WrittenSet> sets_;  // by svc id

@@ -172,7 +172,34 @@ Status LbMaps::del_slot(uint32_t svc_id, uint32_t slot) {
   return {};
 }
 
-Status LbMaps::put_maglev(uint32_t svc_id, std::span<const uint32_t> table) {
+namespace {
+
+// Keys and values side by side, written in chunks; false with errno set
+// on a failure. No batch support (EINVAL/ENOTSUPP on the first chunk, old
+// kernels): one by one.
+template <typename K, typename V>
+bool update_batch(int fd, const std::vector<K>& keys,
+                  const std::vector<V>& values) {
+  constexpr size_t kChunk = 8192;
+  for (size_t at = 0; at < keys.size(); at += kChunk) {
+    uint32_t n = uint32_t(std::min(kChunk, keys.size() - at));
+    LIBBPF_OPTS(bpf_map_batch_opts, o);
+    if (bpf_map_update_batch(fd, &keys[at], &values[at], &n, &o) == 0)
+      continue;
+    constexpr int kENOTSUPP = 524;  // the kernel's, not in libc headers
+    if (at != 0 || (errno != EINVAL && errno != kENOTSUPP && errno != EOPNOTSUPP))
+      return false;
+    for (size_t i = 0; i < keys.size(); i++)
+      if (bpf_map_update_elem(fd, &keys[i], &values[i], BPF_ANY)) return false;
+    return true;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<UniqueFd> LbMaps::make_maglev(uint32_t svc_id,
+                                     std::span<const uint32_t> table) {
   const uint32_t n = uint32_t((table.size() + SLUICE_LB_MAGLEV_BLOCK - 1) /
                               SLUICE_LB_MAGLEV_BLOCK);
   std::vector<sluice_lb_maglev_block> blocks(n);  // zeroed: spare ids are 0
@@ -193,9 +220,28 @@ Status LbMaps::put_maglev(uint32_t svc_id, std::span<const uint32_t> table) {
     for (uint32_t i = 0; i < n; i++)  // no batch support: one by one
       if (bpf_map_update_elem(inner.get(), &keys[i], &blocks[i], BPF_ANY))
         return map_err(SLUICE_MAP_LB_MAGLEV, what + ": fill");
-  const uint32_t fd = uint32_t(inner.get());
+  return inner;
+}
+
+Status LbMaps::swap_maglevs(
+    std::span<const std::pair<uint32_t, UniqueFd>> tables) {
+  std::vector<uint32_t> keys, fds;
+  for (const auto& [id, fd] : tables) {
+    keys.push_back(id);
+    fds.push_back(uint32_t(fd.get()));
+  }
+  if (!update_batch(fds_.maglev, keys, fds))
+    return map_err(SLUICE_MAP_LB_MAGLEV,
+                   "swap " + std::to_string(tables.size()) + " tables");
+  return {};  // the outer map holds the tables now; our fds may close
+}
+
+Status LbMaps::put_maglev(uint32_t svc_id, std::span<const uint32_t> table) {
+  auto inner = make_maglev(svc_id, table);
+  if (!inner) return Error{inner.error()};
+  const uint32_t fd = uint32_t(inner->get());
   if (bpf_map_update_elem(fds_.maglev, &svc_id, &fd, BPF_ANY))
-    return map_err(SLUICE_MAP_LB_MAGLEV, what + ": swap");
+    return map_err(SLUICE_MAP_LB_MAGLEV, "svc " + std::to_string(svc_id) + ": swap");
   return {};  // the outer map holds the table now; our fd may close
 }
 
@@ -216,6 +262,55 @@ Status LbMaps::del_svc(const FrontendKey& k) {
   const auto key = svc_key(k);
   if (bpf_map_delete_elem(fds_.svc, &key) && errno != ENOENT)
     return map_err(SLUICE_MAP_LB_SVC, "delete " + k.str());
+  return {};
+}
+
+
+Status LbMaps::put_backends(
+    std::span<const std::pair<BackendAddr, uint32_t>> bs) {
+  std::vector<uint32_t> keys;
+  std::vector<sluice_lb_backend> values;
+  keys.reserve(bs.size());
+  values.reserve(bs.size());
+  for (const auto& [a, id] : bs) {
+    sluice_lb_backend b{};
+    std::memcpy(b.addr, a.ip.bytes.data(), a.ip.size());
+    b.port = htons(a.port);
+    b.family = uint8_t(a.ip.family);
+    keys.push_back(id);
+    values.push_back(b);
+  }
+  if (!update_batch(fds_.be, keys, values))
+    return map_err(SLUICE_MAP_LB_BE, std::to_string(bs.size()) + " backends");
+  return {};
+}
+
+Status LbMaps::put_slots(std::span<const SlotWrite> ss) {
+  std::vector<sluice_lb_slot_key> keys;
+  std::vector<uint32_t> values;
+  keys.reserve(ss.size());
+  values.reserve(ss.size());
+  for (const auto& w : ss) {
+    keys.push_back({w.svc_id, w.slot});
+    values.push_back(w.be_id);
+  }
+  if (!update_batch(fds_.slots, keys, values))
+    return map_err(SLUICE_MAP_LB_SLOTS, std::to_string(ss.size()) + " slots");
+  return {};
+}
+
+Status LbMaps::put_svcs(
+    std::span<const std::pair<FrontendKey, sluice_lb_svc>> fs) {
+  std::vector<sluice_lb_svc_key> keys;
+  std::vector<sluice_lb_svc> values;
+  keys.reserve(fs.size());
+  values.reserve(fs.size());
+  for (const auto& [k, v] : fs) {
+    keys.push_back(svc_key(k));
+    values.push_back(v);
+  }
+  if (!update_batch(fds_.svc, keys, values))
+    return map_err(SLUICE_MAP_LB_SVC, std::to_string(fs.size()) + " frontends");
   return {};
 }
 

@@ -1,7 +1,7 @@
 // The load-balancer maps (include/sluice/lb_abi.h) as typed operations:
-// one write or delete per call, so LbEngine decides the order, plus a
-// snapshot of what is pinned (to adopt it after a restart) and the Maglev
-// inner-map swap. Borrows the fds (the sluice_lxc object owns them).
+// one write or delete per call, or a batch applied in order, so LbEngine
+// decides the order, plus a snapshot of what is pinned (to adopt it after
+// a restart) and the Maglev inner-map swaps. Borrows the fds (the sluice_lxc object owns them).
 #pragma once
 
 #include <cstdint>
@@ -10,6 +10,7 @@
 #include <span>
 #include <vector>
 
+#include "common/fd.h"
 #include "common/result.h"
 #include "lb/program.h"
 #include "sluice/lb_abi.h"
@@ -35,9 +36,25 @@ class LbMaps {
   // like the template, filled, then swapped in with one update: readers
   // see the old table or the new one.
   Status put_maglev(uint32_t svc_id, std::span<const uint32_t> table);
+  // The same in two steps, so many tables can be swapped in with one
+  // batched update of the outer map: the kernel waits for an RCU grace
+  // period after every update of a map-in-map (~10 ms here), once per
+  // batch rather than once per table. Each table still changes whole.
+  Result<UniqueFd> make_maglev(uint32_t svc_id, std::span<const uint32_t> table);
+  Status swap_maglevs(std::span<const std::pair<uint32_t, UniqueFd>> tables);
   Status del_maglev(uint32_t svc_id);
   Status put_svc(const FrontendKey& k, const sluice_lb_svc& v);
   Status del_svc(const FrontendKey& k);
+  // The same writes, many per system call (BPF_MAP_UPDATE_BATCH, applied
+  // in order, each entry on its own as with single updates; one by one
+  // where the kernel has no batch support). For a full sync's hundreds of
+  // thousands of entries.
+  struct SlotWrite {
+    uint32_t svc_id = 0, slot = 0, be_id = 0;
+  };
+  Status put_backends(std::span<const std::pair<BackendAddr, uint32_t>> b);
+  Status put_slots(std::span<const SlotWrite> s);
+  Status put_svcs(std::span<const std::pair<FrontendKey, sluice_lb_svc>> f);
   // Creates a zero count unless the datapath already keeps one.
   Status ensure_conns(uint32_t be_id);
   // Deletes the ClientIP affinity entries of these svc ids; returns how

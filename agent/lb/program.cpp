@@ -7,7 +7,10 @@
 #include <numeric>
 #include <set>
 #include <tuple>
+#include <string_view>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
 
 #include "lb/backends.h"
 
@@ -23,37 +26,29 @@ std::string addr_port(const IpAddr& ip, uint16_t port) {
 
 // What every Service of one update shares.
 struct Ctx {
-  const ProgramInput& in;
+  const ProgramContext& in;
+  const std::map<PodRef, uint32_t>& pod_weight;  // pods with sluice.io/lb-weight
+  const std::map<std::string, std::map<std::string, const k8s::Pod*>>& pods;
   std::set<IpAddr> local_ips;
   std::map<IpAddr, PodRef> pod_of_ip;     // local endpoints
-  std::map<PodRef, uint32_t> pod_weight;  // pods with sluice.io/lb-weight
-  std::vector<std::string> warnings;
-  std::optional<std::map<std::string, std::vector<k8s::Pod>>> pods_by_ns;
+  std::map<std::string, std::vector<const k8s::Pod*>> pods_by_ns;
 
-  explicit Ctx(const ProgramInput& i) : in(i) {
+  Ctx(const ProgramContext& i, const std::map<PodRef, uint32_t>& w,
+      const std::map<std::string, std::map<std::string, const k8s::Pod*>>& p)
+      : in(i), pod_weight(w), pods(p) {
     for (const auto& [pod, ips] : in.local_pods)
       for (const auto& ip : ips) {
         local_ips.insert(ip);
         pod_of_ip[ip] = pod;
       }
-    for (const auto& p : in.pods) {
-      std::vector<std::string> w;
-      if (auto x = k8s::pod_lb_weight(p.meta, &w))
-        pod_weight[{p.meta.namespace_, p.meta.name}] = *x;
-      for (const auto& x : w)
-        warnings.push_back("Pod " + p.meta.namespace_ + "/" + p.meta.name +
-                           ": " + x + " (ignored)");
-    }
   }
-  // Selector Services only: the pods of a namespace.
-  const std::vector<k8s::Pod>& pods_of(const std::string& ns) {
-    if (!pods_by_ns) {
-      pods_by_ns.emplace();
-      for (const auto& p : in.pods) (*pods_by_ns)[p.meta.namespace_].push_back(p);
-    }
-    static const std::vector<k8s::Pod> kNone;
-    auto it = pods_by_ns->find(ns);
-    return it == pods_by_ns->end() ? kNone : it->second;
+  // Selector Services only: the pods of a namespace, sorted by name.
+  const std::vector<const k8s::Pod*>& pods_of(const std::string& ns) {
+    auto [it, fresh] = pods_by_ns.try_emplace(ns);
+    if (fresh)
+      if (auto p = pods.find(ns); p != pods.end())
+        for (const auto& [name, pod] : p->second) it->second.push_back(pod);
+    return it->second;
   }
 };
 
@@ -61,7 +56,7 @@ struct Ctx {
 class ServiceProgram {
  public:
   ServiceProgram(Ctx& c, const k8s::Service& svc,
-                 const std::vector<k8s::EndpointSlice>& slices,
+                 const std::vector<const k8s::EndpointSlice*>& slices,
                  std::vector<std::string>& warnings)
       : c_(c),
         svc_(svc),
@@ -75,15 +70,25 @@ class ServiceProgram {
     for (auto f : svc.ip_families)
       families_.insert(f == k8s::IpFamily::IPv6 ? AF_INET6 : AF_INET);
     // A backend's Pod, for its weight: its slice's targetRef.
-    for (const auto& es : slices)
-      for (const auto& ep : es.endpoints)
+    for (const auto* es : slices)
+      for (const auto& ep : es->endpoints)
         if (ep.target_ref && ep.target_ref->kind == "Pod")
           if (auto ip = IpAddr::parse(ep.addresses.at(0)))
             pod_of_ip_.try_emplace(
                 *ip, PodRef{ep.target_ref->namespace_.empty()
-                                ? es.meta.namespace_
+                                ? es->meta.namespace_
                                 : ep.target_ref->namespace_,
                             ep.target_ref->name});
+  }
+
+  // The pods whose lb-weight this Service's weights may read through its
+  // slices (ProgramBuilder's dependency index).
+  std::vector<PodRef> target_pods() const {
+    std::vector<PodRef> out;
+    for (const auto& [ip, pod] : pod_of_ip_) out.push_back(pod);
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
   }
 
   ProgramBuilder::Part part;
@@ -256,33 +261,6 @@ Result<Program> compute_program(const ProgramInput& in) {
 
 namespace {
 
-bool same_slices(const std::vector<k8s::EndpointSlice>& a,
-                 const std::vector<const k8s::EndpointSlice*>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); i++)
-    if (!(a[i] == *b[i])) return false;
-  return true;
-}
-
-}  // namespace
-
-// Which Services a change of context can touch.
-struct ContextChange {
-  bool all = false;       // defaults, or a Pod weight some slice may name
-  bool local = false;     // the set of local addresses (Local sets)
-  bool nodes = false;     // node addresses (node ports)
-  std::set<std::string> namespaces;  // pods changed here (selectors)
-
-  bool touches(const k8s::Service& s) const {
-    const bool local_sets =
-        s.internal_traffic_policy == k8s::TrafficPolicy::Local ||
-        s.external_traffic_policy == k8s::TrafficPolicy::Local;
-    return all || (local && local_sets) ||
-           (nodes && s.type != k8s::ServiceType::ClusterIP) ||
-           (!s.selector.empty() && namespaces.count(s.meta.namespace_));
-  }
-};
-
 // The entries of two maps that differ (added, removed or changed).
 template <typename K, typename V, typename F>
 void each_difference(const std::map<K, V>& a, const std::map<K, V>& b, F f) {
@@ -292,112 +270,290 @@ void each_difference(const std::map<K, V>& a, const std::map<K, V>& b, F f) {
     if (!a.count(k)) f(k);
 }
 
+std::string ns_name(const k8s::ObjectMeta& m) {
+  return m.namespace_ + "/" + m.name;
+}
+
+// "ns/service" an EndpointSlice belongs to; "" without the label.
+std::string owner_of(const k8s::EndpointSlice& es) {
+  auto it = es.meta.labels.find(k8s::kServiceNameLabel);
+  return it == es.meta.labels.end() ? std::string()
+                                    : es.meta.namespace_ + "/" + it->second;
+}
+
+bool relevant(const k8s::Object& o) {
+  return o.get<k8s::Service>() || o.get<k8s::EndpointSlice>() ||
+         o.get<k8s::Pod>();
+}
+
+}  // namespace
+
+void ProgramBuilder::reach_address(const IpAddr& ip) {
+  if (auto it = by_ip_.find(ip); it != by_ip_.end())
+    for (const std::string* svc : it->second) due_.insert(*svc);
+}
+
+// A pod's weight changed: every Service that may read it.
+void ProgramBuilder::reach_pod_weight(const PodRef& pod,
+                                      const ProgramContext& ctx) {
+  if (auto it = by_pod_.find(pod); it != by_pod_.end())
+    due_.insert(it->second.begin(), it->second.end());
+  for (const auto* local : {&std::as_const(ctx_).local_pods, &ctx.local_pods})
+    if (auto it = local->find(pod); it != local->end())
+      for (const auto& ip : it->second) reach_address(ip);
+}
+
+void ProgramBuilder::apply_change(const std::string& key,
+                                  const k8s::ObjectPtr& now,
+                                  const ProgramContext& ctx,
+                                  std::vector<std::string>& warnings) {
+  if (now && !relevant(*now)) return;
+  auto it = objects_.find(key);
+  const k8s::ObjectPtr old = it == objects_.end() ? nullptr : it->second;
+  if (old == now) return;
+  if (old && now && *old == *now) {  // the same content, a new copy
+    it->second = now;
+    if (auto* s = now->get<k8s::Service>()) services_[ns_name(s->meta)] = s;
+    if (auto* es = now->get<k8s::EndpointSlice>())
+      if (auto o = owner_of(*es); !o.empty()) slices_of_[o][es->meta.name] = es;
+    if (auto* p = now->get<k8s::Pod>()) pods_[p->meta.namespace_][p->meta.name] = p;
+    return;
+  }
+  const k8s::Object& any = now ? *now : *old;
+  if (any.get<k8s::Service>()) {
+    const auto* o = old ? old->get<k8s::Service>() : nullptr;
+    const auto* n = now ? now->get<k8s::Service>() : nullptr;
+    const std::string name = ns_name((o ? o : n)->meta);
+    if (o && !o->selector.empty()) {
+      auto& sel = selector_svcs_[o->meta.namespace_];
+      sel.erase(name);
+      if (sel.empty()) selector_svcs_.erase(o->meta.namespace_);
+    }
+    if (n) {
+      services_[name] = n;
+      if (!n->selector.empty()) selector_svcs_[n->meta.namespace_].insert(name);
+    } else {
+      services_.erase(name);
+    }
+    due_.insert(name);
+  } else if (any.get<k8s::EndpointSlice>()) {
+    const auto* o = old ? old->get<k8s::EndpointSlice>() : nullptr;
+    const auto* n = now ? now->get<k8s::EndpointSlice>() : nullptr;
+    if (o)
+      if (auto owner = owner_of(*o); !owner.empty()) {
+        due_.insert(owner);
+        auto s = slices_of_.find(owner);
+        s->second.erase(o->meta.name);
+        if (s->second.empty()) slices_of_.erase(s);
+      }
+    if (n)
+      if (auto owner = owner_of(*n); !owner.empty()) {
+        due_.insert(owner);
+        slices_of_[owner][n->meta.name] = n;
+      }
+  } else if (any.get<k8s::Pod>()) {
+    const auto* o = old ? old->get<k8s::Pod>() : nullptr;
+    const auto* n = now ? now->get<k8s::Pod>() : nullptr;
+    const k8s::ObjectMeta& m = (o ? o : n)->meta;
+    const PodRef ref{m.namespace_, m.name};
+    if (auto sel = selector_svcs_.find(m.namespace_); sel != selector_svcs_.end())
+      for (const auto& svc : sel->second) {
+        const auto& selector = services_.at(svc)->selector;
+        if ((o && selects(selector, o->meta.labels)) ||
+            (n && selects(selector, n->meta.labels)))
+          due_.insert(svc);
+      }
+    std::optional<uint32_t> w_old, w_new;
+    if (o) w_old = k8s::pod_lb_weight(o->meta, nullptr);
+    if (n) {
+      std::vector<std::string> w;
+      w_new = k8s::pod_lb_weight(n->meta, &w);
+      for (const auto& x : w)
+        warnings.push_back("Pod " + m.namespace_ + "/" + m.name + ": " + x +
+                           " (ignored)");
+    }
+    if (w_old != w_new) {
+      reach_pod_weight(ref, ctx);
+      if (w_new) pod_weight_[ref] = *w_new;
+      else pod_weight_.erase(ref);
+    }
+    auto& ns = pods_[m.namespace_];
+    if (n) {
+      ns[m.name] = n;
+    } else {
+      ns.erase(m.name);
+      if (ns.empty()) pods_.erase(m.namespace_);
+    }
+  }
+  if (now) objects_[key] = now;
+  else objects_.erase(key);
+}
+
+void ProgramBuilder::index(const std::string& key, const Deps& deps, bool add) {
+  for (const auto& ip : deps.ips)
+    if (add) {
+      by_ip_[ip].push_back(&key);
+    } else if (auto it = by_ip_.find(ip); it != by_ip_.end()) {
+      auto& v = it->second;
+      v.erase(std::remove(v.begin(), v.end(), &key), v.end());
+      if (v.empty()) by_ip_.erase(it);
+    }
+  for (const auto& pod : deps.pods)
+    if (add) {
+      by_pod_[pod].insert(key);
+    } else if (auto it = by_pod_.find(pod); it != by_pod_.end()) {
+      it->second.erase(key);
+      if (it->second.empty()) by_pod_.erase(it);
+    }
+}
+
 Result<ProgramDelta> ProgramBuilder::update(const ProgramInput& in) {
-  ContextChange cc;
-  cc.all = !primed_ || in.algorithm != algorithm_ ||
-           in.maglev_table_size != maglev_m_;
-  cc.nodes = in.node_addresses != node_;
-  if (!cc.all && in.pods != pods_) {
-    std::map<PodRef, k8s::Pod> before, after;
-    for (const auto& p : pods_) before[{p.meta.namespace_, p.meta.name}] = p;
-    for (const auto& p : in.pods) after[{p.meta.namespace_, p.meta.name}] = p;
-    each_difference(before, after, [&](const PodRef& r) {
-      cc.namespaces.insert(r.first);
-      for (const auto* m : {&before, &after})
-        if (auto it = m->find(r); it != m->end() &&
-                                  it->second.meta.annotations.count(k8s::kLbWeightAnnotation))
-          cc.all = true;  // its weight may apply to any Service's backend
-    });
+  k8s::ChangeFeed feed;
+  feed.full = true;
+  auto add = [&](k8s::Object o) {
+    auto key = o.key();
+    feed.changes.push_back(
+        {std::move(key), std::make_shared<const k8s::Object>(std::move(o))});
+  };
+  for (const auto& s : in.services) add({s});
+  for (const auto& e : in.slices) add({e});
+  for (const auto& p : in.pods) add({p});
+  ProgramContext ctx{in.local_pods, in.node_addresses, in.algorithm,
+                     in.maglev_table_size};
+  return update(feed, ctx);
+}
+
+Result<ProgramDelta> ProgramBuilder::update(const k8s::ChangeFeed& feed,
+                                            const ProgramContext& ctx) {
+  const bool all = !primed_ || ctx.algorithm != ctx_.algorithm ||
+                   ctx.maglev_table_size != ctx_.maglev_table_size;
+  std::vector<std::string> warnings;
+  // The objects, and the Services each change reaches.
+  if (feed.full) {
+    std::unordered_set<std::string_view> listed;
+    listed.reserve(feed.changes.size());
+    for (const auto& c : feed.changes) {
+      if (!c.object || !relevant(*c.object)) continue;
+      listed.insert(c.key);
+      apply_change(c.key, c.object, ctx, warnings);
+    }
+    std::vector<std::string> gone;
+    for (const auto& [key, o] : objects_)
+      if (!listed.count(key)) gone.push_back(key);
+    for (const auto& key : gone) apply_change(key, nullptr, ctx, warnings);
+  } else {
+    for (const auto& c : feed.changes)
+      apply_change(c.key, c.object, ctx, warnings);
   }
-  if (!cc.all && in.local_pods != local_) {
-    cc.local = true;
-    each_difference(local_, in.local_pods, [&](const PodRef& r) {
-      cc.namespaces.insert(r.first);
-      for (const auto& p : in.pods)  // weights follow a pod's addresses
-        if (p.meta.namespace_ == r.first && p.meta.name == r.second &&
-            p.meta.annotations.count(k8s::kLbWeightAnnotation))
-          cc.all = true;
-    });
+  // The context.
+  if (all) {
+    for (const auto& [key, e] : parts_) due_.insert(key);
+    for (const auto& [key, s] : services_) due_.insert(key);
+  } else {
+    if (ctx.local_pods != ctx_.local_pods)
+      each_difference(ctx_.local_pods, ctx.local_pods, [&](const PodRef& r) {
+        auto ns = pods_.find(r.first);
+        auto sel = selector_svcs_.find(r.first);
+        if (ns != pods_.end() && sel != selector_svcs_.end())
+          if (auto pod = ns->second.find(r.second); pod != ns->second.end())
+            for (const auto& svc : sel->second)
+              if (selects(services_.at(svc)->selector, pod->second->meta.labels))
+                due_.insert(svc);
+        for (const auto* local : {&std::as_const(ctx_).local_pods, &ctx.local_pods})
+          if (auto it = local->find(r); it != local->end())
+            for (const auto& ip : it->second) reach_address(ip);
+      });
+    if (ctx.node_addresses != ctx_.node_addresses)
+      for (const auto& [key, s] : services_)
+        if (s->type != k8s::ServiceType::ClusterIP) due_.insert(key);
   }
-  std::unordered_map<std::string, std::vector<const k8s::EndpointSlice*>> slices;
-  for (const auto& es : in.slices)
-    if (auto it = es.meta.labels.find(k8s::kServiceNameLabel);
-        it != es.meta.labels.end())
-      slices[es.meta.namespace_ + "/" + it->second].push_back(&es);
-  Ctx c(in);
-  // Computed off to the side: an error leaves the builder as it was.
-  std::map<std::string, Entry> fresh;
-  const uint64_t epoch = epoch_ + 1;
-  static const std::vector<const k8s::EndpointSlice*> kNoSlices;
-  for (const auto& svc : in.services) {
-    std::string key = svc.meta.namespace_ + "/" + svc.meta.name;
-    auto sl = slices.find(key);
-    auto mine = sl == slices.end() ? kNoSlices : std::move(sl->second);
-    std::sort(mine.begin(), mine.end(), [](auto* a, auto* b) {
-      return a->meta.name < b->meta.name;
-    });
-    auto it = cache_.find(key);
-    if (it != cache_.end() && !cc.touches(svc) && it->second.svc == svc &&
-        same_slices(it->second.slices, mine)) {
-      it->second.epoch = epoch;
+
+  // The due Services' parts, computed off to the side: an error leaves
+  // the program as it was (and them due).
+  Ctx c(ctx, pod_weight_, pods_);
+  std::map<std::string, std::optional<Entry>> fresh;  // unset: removed
+  for (const auto& key : due_) {
+    auto sit = services_.find(key);
+    if (sit == services_.end()) {
+      if (parts_.count(key)) fresh[key] = std::nullopt;
       continue;
     }
-    Entry e{svc, {}, {}, epoch};
-    for (const auto* es : mine) e.slices.push_back(*es);
+    const k8s::Service& svc = *sit->second;
+    Entry e;
     if (!svc.headless()) {
-      ServiceProgram sp(c, svc, e.slices, c.warnings);
+      std::vector<const k8s::EndpointSlice*> mine;
+      if (auto sl = slices_of_.find(key); sl != slices_of_.end())
+        for (const auto& [name, es] : sl->second) mine.push_back(es);
+      ServiceProgram sp(c, svc, mine, warnings);
       const auto lookup = [&](const std::string& ns, const std::string& n) {
         PodAddresses a;
-        if (auto p = in.local_pods.find({ns, n}); p != in.local_pods.end())
+        if (auto p = ctx.local_pods.find({ns, n}); p != ctx.local_pods.end())
           a.ips = p->second;
         return a;
       };
-      static const std::vector<k8s::Pod> kNoPods;
+      static const std::vector<const k8s::Pod*> kNoPods;
       const auto ports = service_backends(
           svc, svc.selector.empty() ? kNoPods : c.pods_of(svc.meta.namespace_),
-          e.slices, lookup);
-      for (const auto& pb : ports)
+          mine, lookup);
+      for (const auto& pb : ports) {
         if (auto st = sp.add_port(pb); !st) return Error{st.error()};
+        for (const auto& b : pb.backends) e.deps.ips.push_back(b.ip);
+      }
+      std::sort(e.deps.ips.begin(), e.deps.ips.end());
+      e.deps.ips.erase(std::unique(e.deps.ips.begin(), e.deps.ips.end()),
+                       e.deps.ips.end());
+      e.deps.pods = sp.target_pods();
       e.part = std::move(sp.part);
     }
-    fresh[std::move(key)] = std::move(e);
+    fresh[key] = std::move(e);
   }
 
   ProgramDelta d;
-  d.recomputed = fresh.size();
-  std::vector<std::string> gone;
-  for (const auto& [key, e] : cache_)
-    if (e.epoch != epoch && !fresh.count(key)) gone.push_back(key);
-  bool whole = cc.all;
-  for (const auto& key : gone)
+  bool whole = all;
+  for (const auto& [key, e] : fresh) {
+    if (e) d.recomputed++;
     whole = whole || clashing_.count(key);
-  for (const auto& [key, e] : fresh) whole = whole || clashing_.count(key);
+  }
   if (!whole) {
-    for (const auto& key : gone) unmerge(key, cache_.at(key).part, d);
-    for (const auto& [key, e] : fresh)
-      if (auto it = cache_.find(key); it != cache_.end())
-        unmerge(key, it->second.part, d);
     prog_.warnings.clear();
     for (const auto& [key, e] : fresh)
-      if (!merge(key, e.part, d)) {
+      if (auto it = parts_.find(key);
+          it != parts_.end() && (!e || !(e->part == it->second.part)))
+        unmerge(key, it->second.part, d);
+    for (const auto& [key, e] : fresh) {
+      if (!e) continue;
+      auto it = parts_.find(key);
+      if (it != parts_.end() && e->part == it->second.part) continue;
+      if (!merge(key, e->part, d)) {
         whole = true;
         break;
       }
+    }
   }
-  for (const auto& key : gone) cache_.erase(key);
-  for (auto& [key, e] : fresh) cache_[key] = std::move(e);
-  epoch_ = epoch;
+  for (auto& [key, e] : fresh) {
+    auto it = parts_.find(key);
+    if (it != parts_.end()) {
+      index(it->first, it->second.deps, false);
+      if (!e) {
+        parts_.erase(it);
+        continue;
+      }
+      it->second = std::move(*e);
+    } else if (e) {
+      it = parts_.emplace(key, std::move(*e)).first;
+    } else {
+      continue;
+    }
+    index(it->first, it->second.deps, true);  // by parts_' own key
+  }
   if (whole) {
     rebuild();
     d.all = true;
   }
-  prog_.warnings.insert(prog_.warnings.begin(), c.warnings.begin(),
-                        c.warnings.end());
-  if (in.pods != pods_) pods_ = in.pods;
-  local_ = in.local_pods;
-  node_ = in.node_addresses;
-  algorithm_ = in.algorithm;
-  maglev_m_ = in.maglev_table_size;
+  prog_.warnings.insert(prog_.warnings.begin(), warnings.begin(),
+                        warnings.end());
+  due_.clear();
+  ctx_ = ctx;
   primed_ = true;
   return d;
 }
@@ -430,7 +586,7 @@ bool ProgramBuilder::merge(const std::string& key, const Part& part,
 void ProgramBuilder::rebuild() {
   prog_ = {};
   clashing_.clear();
-  for (const auto& [key, e] : cache_)
+  for (const auto& [key, e] : parts_)
     for (const auto& [k, fe] : e.part.frontends) {
       auto [it, fresh] = prog_.frontends.try_emplace(k, fe);
       if (!fresh) {

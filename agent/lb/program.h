@@ -33,11 +33,13 @@
 #include <map>
 #include <set>
 #include <span>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
 #include "common/cidr.h"
 #include "common/result.h"
+#include "k8s/change.h"
 #include "k8s/lb_annotations.h"
 #include "k8s/objects.h"
 #include "sluice/lb_abi.h"
@@ -97,12 +99,22 @@ struct BackendSet {
 struct Frontend {
   SetRef set;
   uint16_t flags = 0;  // SLUICE_LB_EXT_LOCAL
+  bool operator==(const Frontend&) const = default;
 };
 
 struct Program {
   std::map<SetRef, BackendSet> sets;  // only sets some frontend uses
   std::map<FrontendKey, Frontend> frontends;
   std::vector<std::string> warnings;  // ignored annotations, clashes
+};
+
+// What the program depends on besides the Kubernetes objects.
+struct ProgramContext {
+  // Local endpoints: pod (namespace, name) -> addresses.
+  std::map<std::pair<std::string, std::string>, std::vector<IpAddr>> local_pods;
+  std::vector<IpAddr> node_addresses;  // node ports are served on these
+  k8s::LbAlgorithm algorithm = k8s::LbAlgorithm::Random;  // lb.algorithm
+  uint32_t maglev_table_size = SLUICE_LB_MAGLEV_M_MAX;    // lb.maglevTableSize
 };
 
 struct ProgramInput {
@@ -129,47 +141,97 @@ struct ProgramDelta {
   size_t recomputed = 0;  // Services whose part was computed again
 };
 
-// compute_program, incrementally: one Service's frontends and sets depend
-// only on it, its EndpointSlices and the context, so a Service whose
-// object and slices are unchanged keeps its part unless the context
-// changed in a way that can touch it: pods of its namespace (a selector),
-// local addresses (Local sets), node addresses (node ports). A changed
-// default, or a change of a pod carrying sluice.io/lb-weight (any
-// Service's backend may be that pod), recomputes every Service.
-// A frontend two Services claim goes to the first by "namespace/name"; a
-// Service involved in such a clash makes its changes rebuild the whole.
+// compute_program, incrementally. One Service's frontends and sets (its
+// "part") depend only on the Service, its EndpointSlices and a context,
+// so the builder keeps every part and, per change, computes again only
+// the Services the change can reach (a superset is harmless: a part found
+// equal changes nothing):
+//   - a Service added, changed or removed: itself;
+//   - an EndpointSlice: the Services its kubernetes.io/service-name label
+//     named before and names now;
+//   - a Pod added, removed or changed: the selector Services of its
+//     namespace that select it before or after (labels, named ports); if
+//     its sluice.io/lb-weight changed, also every Service whose slices
+//     name it (targetRef) or that has a backend at one of its local
+//     addresses (weights follow both);
+//   - a local endpoint's addresses: the selector Services that select its
+//     pod, and every Service with a backend at an address it had or has
+//     (Local sets, weights by address);
+//   - node addresses: Services with node ports (type other than ClusterIP);
+//   - a changed default (algorithm, Maglev size), the first update: all.
+// The reverse indexes (address -> Services, pod -> Services naming it,
+// namespace -> selector Services) are kept with the parts. A frontend two
+// Services claim goes to the first by "namespace/name"; a Service involved
+// in such a clash makes its changes rebuild the whole program.
+// tests/unit/lb_incremental_test.cpp checks the result against
+// compute_program over random sequences of changes.
 class ProgramBuilder {
  public:
-  // On error (see compute_program) nothing changes.
+  // The change feed (k8s/change.h; only Services, EndpointSlices and Pods
+  // are read, other kinds are ignored) and the context. On error (see
+  // compute_program) program() is unchanged, and the Services that were
+  // due stay due: the next update computes them again, so the same feed
+  // may be given again.
+  Result<ProgramDelta> update(const k8s::ChangeFeed& feed,
+                              const ProgramContext& ctx);
+  // The whole input, as a full feed (compared with what the builder holds,
+  // so a second call with the same input computes nothing).
   Result<ProgramDelta> update(const ProgramInput& in);
-  // Warnings are those of the Services computed by the last update.
+  bool primed() const { return primed_; }
+  // Warnings are those of the Services and Pods read by the last update.
   const Program& program() const { return prog_; }
 
   struct Part {  // one Service's frontends (in order) and sets
     std::vector<std::pair<FrontendKey, Frontend>> frontends;
     std::map<SetRef, BackendSet> sets;
+    bool operator==(const Part&) const = default;
   };
 
  private:
-  struct Entry {
-    k8s::Service svc;
-    std::vector<k8s::EndpointSlice> slices;  // its own, by name
-    Part part;
-    uint64_t epoch = 0;
+  using PodRef = std::pair<std::string, std::string>;
+  // What a Service's part was computed from, beyond its own objects.
+  struct Deps {
+    std::vector<IpAddr> ips;    // every backend address it considered
+    std::vector<PodRef> pods;   // pods its slices name (targetRef)
   };
+  struct Entry {
+    Part part;
+    Deps deps;
+  };
+  void apply_change(const std::string& key, const k8s::ObjectPtr& now,
+                    const ProgramContext& ctx,
+                    std::vector<std::string>& warnings);
+  void reach_pod_weight(const PodRef& pod, const ProgramContext& ctx);
+  void reach_address(const IpAddr& ip);
+  // `key` must be parts_' own (by_ip_ keeps its address).
+  void index(const std::string& key, const Deps& deps, bool add);
   void unmerge(const std::string& key, const Part& part, ProgramDelta& d);
   bool merge(const std::string& key, const Part& part, ProgramDelta& d);
   void rebuild();
 
   bool primed_ = false;
-  uint64_t epoch_ = 0;
-  std::map<std::string, Entry> cache_;  // "namespace/name"
-  // The context the cached parts were computed in.
-  std::vector<k8s::Pod> pods_;
-  std::map<std::pair<std::string, std::string>, std::vector<IpAddr>> local_;
-  std::vector<IpAddr> node_;
-  k8s::LbAlgorithm algorithm_ = k8s::LbAlgorithm::Random;
-  uint32_t maglev_m_ = 0;
+  ProgramContext ctx_;  // the context the parts were computed in
+  // The desired state as the feed gave it, by feed key ("services/x/web").
+  std::unordered_map<std::string, k8s::ObjectPtr> objects_;
+  std::map<std::string, const k8s::Service*> services_;  // "ns/name"
+  // "ns/service" -> slice name -> slice, for slices labelled with it.
+  std::unordered_map<std::string, std::map<std::string, const k8s::EndpointSlice*>>
+      slices_of_;
+  std::map<std::string, std::map<std::string, const k8s::Pod*>> pods_;  // ns -> name
+  std::map<PodRef, uint32_t> pod_weight_;  // pods with a valid lb-weight
+  std::unordered_map<std::string, std::set<std::string>> selector_svcs_;  // ns ->
+  std::set<std::string> due_;  // Services to compute again
+  std::map<std::string, Entry> parts_;  // "namespace/name"
+  struct IpHash {
+    size_t operator()(const IpAddr& a) const noexcept {
+      uint64_t h = uint64_t(a.family);
+      for (uint8_t b : a.bytes) h = h * 1099511628211ull ^ b;  // FNV-1a-ish
+      return size_t(h);
+    }
+  };
+  // Backend address -> Services (their keys in parts_, stable while there).
+  std::unordered_map<IpAddr, std::vector<const std::string*>, IpHash> by_ip_;
+  std::map<PodRef, std::set<std::string>> by_pod_;
   std::set<std::string> clashing_;
   Program prog_;
 };

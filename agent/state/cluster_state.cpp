@@ -1,7 +1,9 @@
 #include "state/cluster_state.h"
 
+#include <algorithm>
 #include <optional>
 #include <set>
+#include <string_view>
 
 namespace sluice {
 namespace {
@@ -30,7 +32,19 @@ void ClusterState::set_service_ranges(lb::ServiceRanges ranges) {
 void ClusterState::rebuild_allocations() {
   alloc_ = lb::Allocator(alloc_.ranges());
   for (const auto& [k, o] : objects_)
-    if (auto* s = o.get<k8s::Service>()) alloc_.hold(*s);
+    if (auto* s = o->get<k8s::Service>()) alloc_.hold(*s);
+}
+
+void ClusterState::journal(const std::string& key) {
+  journal_.emplace_back(generation_ + 1, key);
+}
+
+void ClusterState::trim_journal() {
+  const size_t keep = std::max(kJournalMin, objects_.size());
+  while (journal_.size() > keep) {
+    journal_floor_ = std::max(journal_floor_, journal_.front().first);
+    journal_.pop_front();
+  }
 }
 
 Status ClusterState::restore() {
@@ -43,10 +57,13 @@ Status ClusterState::restore() {
     if (!*doc) continue;
     auto obj = k8s::from_json(**doc);
     if (!obj) return err("state " + key + ": " + obj.error());
-    objects_[obj->key()] = std::move(*obj);
+    auto id = obj->key();  // before the move below
+    objects_[id] = std::make_shared<const k8s::Object>(std::move(*obj));
   }
   rebuild_allocations();
   generation_++;
+  journal_.clear();  // consumers from before start over
+  journal_floor_ = generation_;
   return {};
 }
 
@@ -86,7 +103,7 @@ Result<std::vector<std::string>> ClusterState::apply(
     if (auto st = staged.find(o.key()); st != staged.end())
       prev = st->second;
     else if (auto it = objects_.find(o.key()); it != objects_.end())
-      prev = &it->second;
+      prev = it->second.get();
     auto fail = [&](const std::string& e) {
       undo();
       return err(where.at(i) + " (" + o.display() + "): " + e);
@@ -107,19 +124,22 @@ Result<std::vector<std::string>> ClusterState::apply(
   std::vector<std::string> out;
   for (const auto& o : *objs) {
     auto it = objects_.find(o.key());
-    if (it != objects_.end() && it->second == o) {
+    if (it != objects_.end() && *it->second == o) {
       out.push_back(line(o, "unchanged"));
       continue;
     }
     if (auto s = store_.put(store_key(o), k8s::to_json(o)); !s) {
       rebuild_allocations();  // what is held follows what was written
       generation_++;
+      trim_journal();
       return Error{s.error()};
     }
     out.push_back(line(o, it == objects_.end() ? "created" : "configured"));
-    objects_[o.key()] = o;
+    objects_[o.key()] = std::make_shared<const k8s::Object>(o);
+    journal(o.key());
   }
   generation_++;
+  trim_journal();
   return out;
 }
 
@@ -136,20 +156,23 @@ Result<std::vector<std::string>> ClusterState::remove(
     std::vector<std::string> doomed = {o.key()};
     if (o.get<k8s::Namespace>())
       for (const auto& [key, obj] : objects_)
-        if (obj.meta().namespace_ == o.meta().name) doomed.push_back(key);
+        if (obj->meta().namespace_ == o.meta().name) doomed.push_back(key);
     for (const auto& key : doomed) {
       auto it = objects_.find(key);
       if (it == objects_.end()) continue;
-      if (auto s = store_.remove(store_key(it->second)); !s) {
+      if (auto s = store_.remove(store_key(*it->second)); !s) {
         generation_++;
+        trim_journal();
         return Error{s.error()};
       }
-      out.push_back(line(it->second, "deleted"));
-      if (auto* svc = it->second.get<k8s::Service>()) alloc_.release(*svc);
+      out.push_back(line(*it->second, "deleted"));
+      if (auto* svc = it->second->get<k8s::Service>()) alloc_.release(*svc);
       objects_.erase(it);
+      journal(key);
     }
   }
   generation_++;
+  trim_journal();
   return out;
 }
 
@@ -157,7 +180,7 @@ std::vector<k8s::Namespace> ClusterState::namespaces() const {
   std::lock_guard g(mu_);
   std::vector<k8s::Namespace> out;
   for (const auto& [k, o] : objects_)
-    if (auto* n = o.get<k8s::Namespace>()) out.push_back(*n);
+    if (auto* n = o->get<k8s::Namespace>()) out.push_back(*n);
   return out;
 }
 
@@ -165,7 +188,7 @@ std::vector<k8s::Pod> ClusterState::pods() const {
   std::lock_guard g(mu_);
   std::vector<k8s::Pod> out;
   for (const auto& [k, o] : objects_)
-    if (auto* p = o.get<k8s::Pod>()) out.push_back(*p);
+    if (auto* p = o->get<k8s::Pod>()) out.push_back(*p);
   return out;
 }
 
@@ -173,7 +196,7 @@ std::vector<k8s::NetworkPolicy> ClusterState::policies() const {
   std::lock_guard g(mu_);
   std::vector<k8s::NetworkPolicy> out;
   for (const auto& [k, o] : objects_)
-    if (auto* p = o.get<k8s::NetworkPolicy>()) out.push_back(*p);
+    if (auto* p = o->get<k8s::NetworkPolicy>()) out.push_back(*p);
   return out;
 }
 
@@ -181,7 +204,7 @@ std::vector<k8s::Service> ClusterState::services() const {
   std::lock_guard g(mu_);
   std::vector<k8s::Service> out;
   for (const auto& [k, o] : objects_)
-    if (auto* s = o.get<k8s::Service>()) out.push_back(*s);
+    if (auto* s = o->get<k8s::Service>()) out.push_back(*s);
   return out;
 }
 
@@ -189,7 +212,7 @@ std::vector<k8s::EndpointSlice> ClusterState::endpoint_slices() const {
   std::lock_guard g(mu_);
   std::vector<k8s::EndpointSlice> out;
   for (const auto& [k, o] : objects_)
-    if (auto* s = o.get<k8s::EndpointSlice>()) out.push_back(*s);
+    if (auto* s = o->get<k8s::EndpointSlice>()) out.push_back(*s);
   return out;
 }
 
@@ -199,20 +222,50 @@ const k8s::Pod* ClusterState::find_pod(const std::string& ns,
   std::lock_guard g(mu_);
   auto it = objects_.find("pods/" + ns + "/" + name);
   if (it == objects_.end()) return nullptr;
-  *out = *it->second.get<k8s::Pod>();
+  *out = *it->second->get<k8s::Pod>();
   return out;
 }
 
 k8s::Labels ClusterState::namespace_labels(const std::string& ns) const {
   std::lock_guard g(mu_);
   auto it = objects_.find("namespaces/" + ns);
-  if (it != objects_.end()) return it->second.get<k8s::Namespace>()->meta.labels;
+  if (it != objects_.end()) return it->second->get<k8s::Namespace>()->meta.labels;
   return {{"kubernetes.io/metadata.name", ns}};
 }
 
 uint64_t ClusterState::generation() const {
   std::lock_guard g(mu_);
   return generation_;
+}
+
+k8s::ChangeFeed ClusterState::full_feed() const {
+  k8s::ChangeFeed f;
+  f.generation = generation_;
+  f.full = true;
+  f.changes.reserve(objects_.size());
+  for (const auto& [k, o] : objects_) f.changes.push_back({k, o});
+  return f;
+}
+
+k8s::ChangeFeed ClusterState::snapshot() const {
+  std::lock_guard g(mu_);
+  return full_feed();
+}
+
+k8s::ChangeFeed ClusterState::changes_since(uint64_t since) const {
+  std::lock_guard g(mu_);
+  if (since < journal_floor_ || since > generation_) return full_feed();
+  k8s::ChangeFeed f;
+  f.generation = generation_;
+  std::set<std::string_view> seen;
+  for (auto it = journal_.rbegin(); it != journal_.rend() && it->first > since;
+       ++it) {
+    if (!seen.insert(it->second).second) continue;
+    auto o = objects_.find(it->second);
+    f.changes.push_back(
+        {it->second, o == objects_.end() ? nullptr : o->second});
+  }
+  return f;
 }
 
 }  // namespace sluice

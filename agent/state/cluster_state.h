@@ -12,12 +12,15 @@
 // "default" namespace always exists, as on a real cluster.
 #pragma once
 
+#include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
+#include "k8s/change.h"
 #include "k8s/manifest.h"
 #include "k8s/objects.h"
 #include "lb/allocator.h"
@@ -52,16 +55,36 @@ class ClusterState {
   k8s::Labels namespace_labels(const std::string& ns) const;
   uint64_t generation() const;  // bumps on every change
 
+  // The change feed (k8s/change.h): every object added, changed or
+  // deleted after generation `since`, each once, as it is now. Cheap: a
+  // journal of changed keys is kept (at least kJournalMin entries, and as
+  // many as there are objects), so a consumer a few changes behind gets
+  // those; one further behind, or asking from before a restore(), gets
+  // `full` (every object). snapshot() is always full.
+  k8s::ChangeFeed changes_since(uint64_t since) const;
+  k8s::ChangeFeed snapshot() const;
+  static constexpr size_t kJournalMin = 4096;
+
  private:
   bool namespace_exists(const std::string& ns) const;
   void rebuild_allocations();
   static std::string store_key(const k8s::Object& o) { return "k8s/" + o.key(); }
+  // objects_ changed at generation_ + 1 (every mutation bumps generation_
+  // once it is done).
+  void journal(const std::string& key);
+  void trim_journal();
+  k8s::ChangeFeed full_feed() const;
 
   StateStore& store_;
   mutable std::mutex mu_;
-  std::map<std::string, k8s::Object> objects_;  // by Object::key()
+  // By Object::key(). Immutable once stored: a change installs a new
+  // object, so pointers handed out by the change feed stay valid and true.
+  std::map<std::string, k8s::ObjectPtr> objects_;
   lb::Allocator alloc_;  // holds the values of the Services in objects_
   uint64_t generation_ = 0;
+  // (generation, key) of every change after journal_floor_, oldest first.
+  std::deque<std::pair<uint64_t, std::string>> journal_;
+  uint64_t journal_floor_ = 0;
 };
 
 }  // namespace sluice

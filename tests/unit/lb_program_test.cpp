@@ -425,12 +425,29 @@ TEST(LbProgram, BuilderRecomputesOnlyWhatAChangeCanTouch) {
   EXPECT_EQ(d->frontends, (std::set<FrontendKey>{fe("10.96.0.10", 80, kIn)}));
   EXPECT_EQ(addrs(set_of(b.program(), fe("10.96.0.10", 80, kIn))),
             std::vector<std::string>{"10.200.0.5:8080"});
-  // A local endpoint in x: x/sel (its selector) and z/loc (Local sets).
+  // A local endpoint in x: x/sel (its selector); not z/loc (Local sets),
+  // which has no backend at that address.
   in.local_pods[{"x", "a"}] = {ip("10.200.0.9")};
   d = b.update(in);
-  EXPECT_EQ(d->recomputed, 2u);
+  EXPECT_EQ(d->recomputed, 1u);
   EXPECT_EQ(addrs(set_of(b.program(), fe("10.96.0.11", 80, kIn))),
             std::vector<std::string>{"10.200.0.9:80"});
+  // z/loc gets a backend at 10.200.0.20 (its slice: itself alone), not
+  // local: an empty Local set. A local endpoint there reaches z/loc alone.
+  auto more = parse(
+      "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+      "metadata: {name: loc-1, namespace: z, labels: "
+      "{kubernetes.io/service-name: loc}}\naddressType: IPv4\n"
+      "ports: [{port: 80}]\nendpoints: [{addresses: [10.200.0.20]}]\n");
+  in.slices.push_back(more.slices.at(0));
+  d = b.update(in);
+  EXPECT_EQ(d->recomputed, 1u);
+  EXPECT_TRUE(set_of(b.program(), fe("10.96.0.13", 80, kIn)).members.empty());
+  in.local_pods[{"z", "b"}] = {ip("10.200.0.20")};
+  d = b.update(in);
+  EXPECT_EQ(d->recomputed, 1u);
+  EXPECT_EQ(addrs(set_of(b.program(), fe("10.96.0.13", 80, kIn))),
+            std::vector<std::string>{"10.200.0.20:80"});
   // A node address: the NodePort Service alone.
   in.node_addresses = {ip("198.18.0.1")};
   d = b.update(in);
