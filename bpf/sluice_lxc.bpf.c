@@ -14,6 +14,12 @@
  * what the fast path skipped (endpoint lookup, anti-spoofing, policy) and
  * re-checks an entry the fast path would not trust.
  *
+ * In front of both, in the entry function itself, the flow cache
+ * (lib/flowcache.h): the common established packet is recognised from its
+ * headers and delivered from a per-CPU slot that repeats what the fast path
+ * decided for its exact tuple and veth within the current jiffy, endpoint
+ * epoch and conntrack generation. A miss falls through to the above.
+ *
  * Parsing and the two slow paths are global BPF functions: the verifier
  * checks each once, on its own, instead of once per path through the
  * program (inlined, the fast/slow split multiplied the verifier's work
@@ -30,6 +36,7 @@
 #include "lib/frag.h"
 #include "lib/lb.h"
 #include "lib/reject.h"
+#include "lib/flowcache.h"
 
 #ifndef TC_ACT_OK
 #define TC_ACT_OK 0
@@ -352,7 +359,10 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 {
 	struct sluice_ct_key k __attribute__((aligned(8)));
 	struct sluice_ct_hit h = {};
+	/* Before the lookup: see sluice_fc_update. */
+	__u32 gen = sluice_ct_gen_now();
 	int rc, svc = 0;
+	__u64 now;
 
 	if (!skb || !f)
 		return TC_ACT_SHOT;
@@ -378,7 +388,8 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 	if (h.v->ep_epoch != sluice_ep_epoch_now() ||
 	    h.src->ifindex != skb->ifindex)
 		return SLOW | svc;
-	if (unlikely(sluice_ct_touch(h.v, f, bpf_jiffies64(), h.reply)))
+	now = bpf_jiffies64();
+	if (unlikely(sluice_ct_touch(h.v, f, now, h.reply)))
 		sluice_lb_conn_closed(h.v->backend_id);
 	if (f->frag == SLUICE_FRAG_FIRST)
 		sluice_frag_remember(f);
@@ -386,12 +397,19 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 	    sluice_lxc_revnat(skb, f, h.v))
 		return drop(skb, SLUICE_DIR_EGRESS, SLUICE_DROP_LB_NAT_FAILED);
 	sluice_count(SLUICE_DIR_EGRESS, SLUICE_DROP_NONE, skb->len);
+	/* The flow cache repeats this decision for the rest of the jiffy
+	 * (plain connections only: service packets are translated). */
+	sluice_fc_update(&sluice_fc_out, f, skb->ifindex,
+			 !svc && !(h.v->flags & (SLUICE_CT_SVC | SLUICE_CT_REVNAT |
+						 SLUICE_CT_CLOSING)),
+			 h.v->ep_epoch, gen, now, h.dst->ifindex,
+			 h.dst->pod_mac, h.dst->host_mac);
 	return deliver_out(skb, h.dst->ifindex, h.dst->pod_mac,
 			   h.dst->host_mac);
 }
 
-SEC("tc")
-int sluice_lxc_out(struct __sk_buff *skb)
+/* sluice_lxc_out past the flow cache. */
+static __always_inline int sluice_lxc_out_ct(struct __sk_buff *skb)
 {
 	struct sluice_flow f = {};
 	int rc;
@@ -405,6 +423,16 @@ int sluice_lxc_out(struct __sk_buff *skb)
 	return sluice_lxc_out_slow(skb, &f, 0, rc & SLOW_CT_MISSED,
 				   (rc & SLOW_SVC) ? sluice_lb_scratch_get() :
 						     NULL);
+}
+
+SEC("tc")
+int sluice_lxc_out(struct __sk_buff *skb)
+{
+	int rc = sluice_fc_deliver(&sluice_fc_out, skb, 1, SLUICE_DIR_EGRESS);
+
+	if (likely(rc >= 0))
+		return rc;
+	return sluice_lxc_out_ct(skb);
 }
 
 /* sluice_lxc_in without the fast path (see sluice_lxc_out_slow). */
@@ -489,6 +517,8 @@ __attribute__((noinline)) int sluice_lxc_in_fast(struct __sk_buff *skb,
 {
 	struct sluice_ct_key k __attribute__((aligned(8)));
 	struct sluice_ct_hit h = {};
+	__u32 gen = sluice_ct_gen_now(); /* before the lookup */
+	__u64 now;
 
 	if (!skb || !f)
 		return TC_ACT_SHOT;
@@ -500,7 +530,8 @@ __attribute__((noinline)) int sluice_lxc_in_fast(struct __sk_buff *skb,
 	if (h.v->ep_epoch != sluice_ep_epoch_now() ||
 	    h.dst->ifindex != skb->ifindex)
 		return SLOW;
-	if (unlikely(sluice_ct_touch(h.v, f, bpf_jiffies64(), h.reply)))
+	now = bpf_jiffies64();
+	if (unlikely(sluice_ct_touch(h.v, f, now, h.reply)))
 		sluice_lb_conn_closed(h.v->backend_id);
 	if (f->frag == SLUICE_FRAG_FIRST)
 		sluice_frag_remember(f);
@@ -509,11 +540,15 @@ __attribute__((noinline)) int sluice_lxc_in_fast(struct __sk_buff *skb,
 	    sluice_lxc_revnat(skb, f, h.v))
 		return drop(skb, SLUICE_DIR_INGRESS, SLUICE_DROP_LB_NAT_FAILED);
 	sluice_count(SLUICE_DIR_INGRESS, SLUICE_DROP_NONE, skb->len);
+	sluice_fc_update(&sluice_fc_in, f, skb->ifindex,
+			 !(h.v->flags & (SLUICE_CT_SVC | SLUICE_CT_REVNAT |
+					 SLUICE_CT_CLOSING)),
+			 h.v->ep_epoch, gen, now, 0, NULL, NULL);
 	return TC_ACT_OK;
 }
 
-SEC("tc")
-int sluice_lxc_in(struct __sk_buff *skb)
+/* sluice_lxc_in past the flow cache. */
+static __always_inline int sluice_lxc_in_ct(struct __sk_buff *skb)
 {
 	struct sluice_flow f = {};
 	int rc;
@@ -525,6 +560,16 @@ int sluice_lxc_in(struct __sk_buff *skb)
 	if (likely(!(rc & SLOW)))
 		return rc;
 	return sluice_lxc_in_slow(skb, &f, 0, rc & SLOW_CT_MISSED);
+}
+
+SEC("tc")
+int sluice_lxc_in(struct __sk_buff *skb)
+{
+	int rc = sluice_fc_deliver(&sluice_fc_in, skb, 0, SLUICE_DIR_INGRESS);
+
+	if (likely(rc >= 0))
+		return rc;
+	return sluice_lxc_in_ct(skb);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -69,7 +69,21 @@ Status ct_endpoints_changed(int epoch_fd) {
   return {};
 }
 
-Result<uint64_t> ct_flush(int fd) {
+Status ct_entries_deleted(int gen_fd) {
+  // One writer at a time in practice (API flush, GC thread); a lost
+  // increment between two of them would still move the value away from what
+  // every slot was filled with, and that is all the datapath compares.
+  const uint32_t zero = 0;
+  uint32_t gen = 0;
+  if (bpf_map_lookup_elem(gen_fd, &zero, &gen))
+    return err("map sluice_ct_gen: read: " + errno_str(errno));
+  gen++;
+  if (bpf_map_update_elem(gen_fd, &zero, &gen, BPF_ANY))
+    return err("map sluice_ct_gen: write: " + errno_str(errno));
+  return {};
+}
+
+Result<uint64_t> ct_flush(int fd, int gen_fd) {
   // Collect, then delete: deleting the key the walk stands on would restart
   // it from the first bucket, and restarting for every key is quadratic in
   // the table size (minutes for a full 256k table). Entries the datapath
@@ -100,6 +114,8 @@ Result<uint64_t> ct_flush(int fd) {
         return err("map sluice_ct: delete: " + errno_str(errno));
     }
   }
+  if (n && gen_fd >= 0)
+    if (auto s = ct_entries_deleted(gen_fd); !s) return Error{s.error()};
   return n;
 }
 
@@ -131,7 +147,7 @@ sluice_ct_key ct_svc_connection_key(const sluice_ct_key& key,
 }
 
 Result<uint64_t> ct_gc(int fd, uint64_t now, uint64_t hz, const CtTimeouts& t,
-                       int conns_fd) {
+                       int conns_fd, int gen_fd) {
   // Host veths live in the agent's network namespace; one question per
   // ifindex and pass (if_indextoname opens a socket per call).
   std::unordered_map<uint32_t, bool> exists;
@@ -189,6 +205,8 @@ Result<uint64_t> ct_gc(int fd, uint64_t now, uint64_t hz, const CtTimeouts& t,
     if (bpf_map_lookup_elem(fd, &conn, &v) != 0 &&
         bpf_map_delete_elem(fd, &svc) == 0)
       n++;
+  if (n && gen_fd >= 0)
+    if (auto s = ct_entries_deleted(gen_fd); !s) return Error{s.error()};
   // Circuit breaking: the exact count replaces the datapath's running one
   // (which misses connections the LRU evicted or that timed out).
   if (conns_fd >= 0) {
