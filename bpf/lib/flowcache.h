@@ -148,6 +148,12 @@ sluice_fc_update(void *map, const struct sluice_flow *f, __u32 ifindex,
 	struct sluice_fc_entry *e;
 	__u32 slot;
 
+	/* A SYN's tuple is not looked up (and a new connection's SYN-ACK
+	 * should not cost a slot write): nothing to do unless there is a slot
+	 * to clear. */
+	if (cacheable && (f->tcp_flags & SLUICE_TCP_SYN) &&
+	    f->proto == IPPROTO_TCP)
+		return;
 	if (!sluice_fc_key_of(f, &k))
 		return;
 	slot = sluice_fc_slot(&k);
