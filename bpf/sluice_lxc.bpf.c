@@ -18,7 +18,7 @@
  * (lib/flowcache.h): the common established packet is recognised from its
  * headers and delivered from a per-CPU slot that repeats what the fast path
  * decided for its exact tuple and veth within the current jiffy, endpoint
- * epoch and conntrack generation. A miss falls through to the above.
+ * epoch. A miss falls through to the above.
  *
  * Parsing and the two slow paths are global BPF functions: the verifier
  * checks each once, on its own, instead of once per path through the
@@ -359,10 +359,8 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 {
 	struct sluice_ct_key k __attribute__((aligned(8)));
 	struct sluice_ct_hit h = {};
-	/* Before the lookup: see sluice_fc_update. */
-	__u32 gen = sluice_ct_gen_now();
 	int rc, svc = 0;
-	__u64 now;
+	__u64 now, prev;
 
 	if (!skb || !f)
 		return TC_ACT_SHOT;
@@ -389,6 +387,7 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 	    h.src->ifindex != skb->ifindex)
 		return SLOW | svc;
 	now = bpf_jiffies64();
+	prev = h.v->last_seen;
 	if (unlikely(sluice_ct_touch(h.v, f, now, h.reply)))
 		sluice_lb_conn_closed(h.v->backend_id);
 	if (f->frag == SLUICE_FRAG_FIRST)
@@ -399,11 +398,10 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 	sluice_count(SLUICE_DIR_EGRESS, SLUICE_DROP_NONE, skb->len);
 	/* The flow cache repeats this decision for the rest of the jiffy
 	 * (plain connections only: service packets are translated). */
-	sluice_fc_update(&sluice_fc_out, f, skb->ifindex,
-			 !svc && !(h.v->flags & (SLUICE_CT_SVC | SLUICE_CT_REVNAT |
-						 SLUICE_CT_CLOSING)),
-			 h.v->ep_epoch, gen, now, h.dst->ifindex,
-			 h.dst->pod_mac, h.dst->host_mac);
+	if (!svc && !(h.v->flags & (SLUICE_CT_SVC | SLUICE_CT_REVNAT)))
+		sluice_fc_update(&sluice_fc_out, f, skb->ifindex, h.v->flags,
+				 prev, h.v->ep_epoch, now, h.dst->ifindex,
+				 h.dst->pod_mac, h.dst->host_mac);
 	return deliver_out(skb, h.dst->ifindex, h.dst->pod_mac,
 			   h.dst->host_mac);
 }
@@ -517,8 +515,7 @@ __attribute__((noinline)) int sluice_lxc_in_fast(struct __sk_buff *skb,
 {
 	struct sluice_ct_key k __attribute__((aligned(8)));
 	struct sluice_ct_hit h = {};
-	__u32 gen = sluice_ct_gen_now(); /* before the lookup */
-	__u64 now;
+	__u64 now, prev;
 
 	if (!skb || !f)
 		return TC_ACT_SHOT;
@@ -531,6 +528,7 @@ __attribute__((noinline)) int sluice_lxc_in_fast(struct __sk_buff *skb,
 	    h.dst->ifindex != skb->ifindex)
 		return SLOW;
 	now = bpf_jiffies64();
+	prev = h.v->last_seen;
 	if (unlikely(sluice_ct_touch(h.v, f, now, h.reply)))
 		sluice_lb_conn_closed(h.v->backend_id);
 	if (f->frag == SLUICE_FRAG_FIRST)
@@ -540,10 +538,9 @@ __attribute__((noinline)) int sluice_lxc_in_fast(struct __sk_buff *skb,
 	    sluice_lxc_revnat(skb, f, h.v))
 		return drop(skb, SLUICE_DIR_INGRESS, SLUICE_DROP_LB_NAT_FAILED);
 	sluice_count(SLUICE_DIR_INGRESS, SLUICE_DROP_NONE, skb->len);
-	sluice_fc_update(&sluice_fc_in, f, skb->ifindex,
-			 !(h.v->flags & (SLUICE_CT_SVC | SLUICE_CT_REVNAT |
-					 SLUICE_CT_CLOSING)),
-			 h.v->ep_epoch, gen, now, 0, NULL, NULL);
+	if (!(h.v->flags & (SLUICE_CT_SVC | SLUICE_CT_REVNAT)))
+		sluice_fc_update(&sluice_fc_in, f, skb->ifindex, h.v->flags,
+				 prev, h.v->ep_epoch, now, 0, NULL, NULL);
 	return TC_ACT_OK;
 }
 

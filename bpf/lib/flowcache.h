@@ -8,10 +8,13 @@
  * The fast path fills it after a conntrack hit it trusted (current
  * endpoint epoch, the packet came from the veth of its source's endpoint)
  * for a plain connection (never a service entry or a reverse-NAT one, never
- * one that is closing). A hit is used only while
- *   - the endpoint epoch is the one the slot was filled at (endpoints moved:
- *     the conntrack fast path re-checks, as it always did),
- *   - sluice_ct_gen is (the agent flushed or deleted conntrack entries),
+ * one that is closing) that is hot (its previous packet at most a jiffy
+ * ago: a slot lives one jiffy, slower flows would only pay the write). A
+ * hit is used only while
+ *   - sluice_ep_epoch is the one the slot was filled at: the agent moves it
+ *     when endpoints change (the conntrack fast path re-checks, as it
+ *     always did) and after it deleted conntrack entries (ct flush, GC), so
+ *     a deleted connection's next packet is looked up in conntrack,
  *   - the jiffy it was filled in has not ended: every flow still looks its
  *     conntrack entry up once a jiffy, which refreshes last_seen exactly as
  *     often as before (last_seen is in jiffies, written at most once a
@@ -26,7 +29,9 @@
  * Per CPU: no locks, no shared cache lines; TC programs on one CPU do not
  * interleave (softirq / BH-disabled), so a slot is never seen half
  * written. A hit costs the header loads, one multiply, one inlined array
- * lookup, compares, and the forwarded counter (kept exact, per packet). */
+ * lookup, compares, and the forwarded counter (kept exact, per packet).
+ * A miss costs the probe (one slot read): 256 slots per CPU and direction
+ * keep the array small enough to stay cached when many flows miss. */
 #ifndef SLUICE_BPF_FLOWCACHE_H
 #define SLUICE_BPF_FLOWCACHE_H
 
@@ -57,27 +62,8 @@ struct {
 	__uint(max_entries, SLUICE_FC_SLOTS);
 } sluice_fc_in SEC(".maps");
 
-/* sluice_ct_gen: ARRAY, key __u32 0, value __u32, 1 entry. Incremented by
- * the agent after it deleted conntrack entries (ct flush, GC): every
- * flow-cache slot is invalid at once, so a deleted connection's next packet
- * is looked up in conntrack (and decided by policy again). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32);
-	__type(value, __u32);
-	__uint(max_entries, 1);
-} sluice_ct_gen SEC(".maps");
-
 /* How many jiffies a slot is trusted after its conntrack check. */
 #define SLUICE_FC_JIFFIES 1
-
-static __always_inline __u32 sluice_ct_gen_now(void)
-{
-	__u32 zero = 0;
-	__u32 *g = bpf_map_lookup_elem(&sluice_ct_gen, &zero);
-
-	return g ? *g : 0;
-}
 
 /* The tuple as the cache compares it (see struct sluice_fc_entry). */
 struct sluice_fc_key {
@@ -134,25 +120,31 @@ static __always_inline int sluice_fc_key_of(const struct sluice_flow *f,
 	return 1;
 }
 
-/* After a conntrack hit the fast path trusted: fills this tuple's slot
- * (cacheable: a plain, not closing connection; gen: sluice_ct_gen read
- * BEFORE the conntrack lookup, so an entry deleted meanwhile fills a slot
- * that is already invalid), or clears it (not cacheable any more: e.g. this
- * packet closed the connection). redirect/eth: the delivery (out). */
+/* After a conntrack hit the fast path trusted, for a plain connection
+ * (never a service one: those packets are translated): fills this tuple's
+ * slot if the flow is hot (its previous packet, prev = last_seen before this
+ * one, was in this jiffy or the last: a slot lives one jiffy, and a slower
+ * flow would only pay the write), or clears it once the entry is closing
+ * (flags: the entry's, after this packet's touch). epoch: the entry's, which
+ * the fast path found current AFTER its lookup: an entry the agent deleted
+ * before it moved the epoch fills a slot that is invalid once it moves; if
+ * it moved first, the entry's epoch was already stale and nothing is
+ * filled). redirect/eth: the delivery (out). */
 static __always_inline void
 sluice_fc_update(void *map, const struct sluice_flow *f, __u32 ifindex,
-		 int cacheable, __u32 epoch, __u32 gen, __u64 now,
+		 __u32 flags, __u64 prev, __u32 epoch, __u64 now,
 		 __u32 redirect, const __u8 *pod_mac, const __u8 *host_mac)
 {
 	struct sluice_fc_key k;
 	struct sluice_fc_entry *e;
 	__u32 slot;
+	int cacheable = !(flags & SLUICE_CT_CLOSING);
 
-	/* A SYN's tuple is not looked up (and a new connection's SYN-ACK
-	 * should not cost a slot write): nothing to do unless there is a slot
-	 * to clear. */
-	if (cacheable && (f->tcp_flags & SLUICE_TCP_SYN) &&
-	    f->proto == IPPROTO_TCP)
+	/* Nothing to fill for a cold flow, or from a SYN (never looked up; a
+	 * new connection's SYN-ACK should not cost a slot write). */
+	if (cacheable &&
+	    (now - prev > SLUICE_FC_JIFFIES ||
+	     (f->proto == IPPROTO_TCP && (f->tcp_flags & SLUICE_TCP_SYN))))
 		return;
 	if (!sluice_fc_key_of(f, &k))
 		return;
@@ -173,7 +165,6 @@ sluice_fc_update(void *map, const struct sluice_flow *f, __u32 ifindex,
 	e->meta = k.meta;
 	e->ifindex = ifindex;
 	e->ep_epoch = epoch;
-	e->ct_gen = gen;
 	e->until = now + SLUICE_FC_JIFFIES;
 	e->redirect = redirect;
 	if (redirect) {
@@ -197,7 +188,7 @@ static __always_inline int sluice_fc_use(struct sluice_fc_entry *e,
 					 int out, __u32 dir)
 {
 	if (e->ifindex != skb->ifindex || e->ep_epoch != sluice_ep_epoch_now() ||
-	    e->ct_gen != sluice_ct_gen_now() || bpf_jiffies64() >= e->until)
+	    bpf_jiffies64() >= e->until)
 		return -1;
 	sluice_count(dir, SLUICE_DROP_NONE, skb->len);
 	if (!out || !e->redirect)

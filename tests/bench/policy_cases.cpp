@@ -187,7 +187,7 @@ uint64_t ct_count(const LxcObj &o)
 
 void ct_clear(const LxcObj &o)
 {
-	if (auto r = sluice::ct_flush(o.ct_fd(), bpf_map__fd(o.skel->maps.sluice_ct_gen)); !r)
+	if (auto r = sluice::ct_flush(o.ct_fd(), bpf_map__fd(o.skel->maps.sluice_ep_epoch)); !r)
 		throw std::runtime_error("ct flush: " + r.error());
 }
 
@@ -357,7 +357,7 @@ void add_policy_cases(Bench &b)
 
 		// ESTABLISHED, MANY FLOWS: 65,536 established connections, ACKs of a
 		// different one every iteration (through the wrapper, as NEW): the
-		// flow cache (1,024 slots per CPU) never holds the packet's tuple,
+		// flow cache (256 slots per CPU) never holds the packet's tuple,
 		// so this is the conntrack fast path plus a missed probe and a slot
 		// refill: what traffic of more flows than the cache holds costs.
 		if (n == 1 && b.selected("policy/established-many/" + sz)) {
