@@ -90,7 +90,7 @@ static __always_inline int sluice_fc_match(const struct sluice_fc_entry *e,
 }
 
 /* The cache key of a parsed packet, if it is one the cache takes (the
- * same packets sluice_fc_lookup recognises). 0 if not. */
+ * same packets sluice_fc_deliver recognises, plus SYN/FIN/RST). 0 if not. */
 static __always_inline int sluice_fc_key_of(const struct sluice_flow *f,
 					    struct sluice_fc_key *k)
 {
