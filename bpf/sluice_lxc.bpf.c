@@ -14,6 +14,12 @@
  * what the fast path skipped (endpoint lookup, anti-spoofing, policy) and
  * re-checks an entry the fast path would not trust.
  *
+ * In front of both, in the entry function itself, the flow cache
+ * (lib/flowcache.h): the common established packet is recognised from its
+ * headers and delivered from a per-CPU slot that repeats what the fast path
+ * decided for its exact tuple and veth within the current jiffy, endpoint
+ * epoch. A miss falls through to the above.
+ *
  * Parsing and the two slow paths are global BPF functions: the verifier
  * checks each once, on its own, instead of once per path through the
  * program (inlined, the fast/slow split multiplied the verifier's work
@@ -30,6 +36,7 @@
 #include "lib/frag.h"
 #include "lib/lb.h"
 #include "lib/reject.h"
+#include "lib/flowcache.h"
 
 #ifndef TC_ACT_OK
 #define TC_ACT_OK 0
@@ -437,6 +444,7 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 	struct sluice_ct_key k __attribute__((aligned(8)));
 	struct sluice_ct_hit h = {};
 	int rc, d, svc = 0;
+	__u64 now, prev;
 
 	if (!skb || !f)
 		return TC_ACT_SHOT;
@@ -475,7 +483,9 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 	if (h.v->ep_epoch != sluice_ep_epoch_now() ||
 	    h.src->ifindex != skb->ifindex)
 		return SLOW | svc;
-	d = sluice_ct_touch(h.v, f, bpf_jiffies64(), h.reply);
+	now = bpf_jiffies64();
+	prev = h.v->last_seen;
+	d = sluice_ct_touch(h.v, f, now, h.reply);
 	if (unlikely(d))
 		sluice_lb_conn_add(h.v->backend_id, d);
 	if (f->frag == SLUICE_FRAG_FIRST && !svc) /* svc: by lb_out */
@@ -491,12 +501,18 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 		}
 	}
 	sluice_count(SLUICE_DIR_EGRESS, SLUICE_DROP_NONE, skb->len);
+	/* The flow cache repeats this decision for the rest of the jiffy
+	 * (plain connections only: service packets are translated). */
+	if (!svc && !(h.v->flags & (SLUICE_CT_SVC | SLUICE_CT_REVNAT)))
+		sluice_fc_update(&sluice_fc_out, f, skb->ifindex, h.v->flags,
+				 prev, h.v->ep_epoch, now, h.dst->ifindex,
+				 h.dst->pod_mac, h.dst->host_mac);
 	return deliver_out(skb, h.dst->ifindex, h.dst->pod_mac,
 			   h.dst->host_mac);
 }
 
-SEC("tc")
-int sluice_lxc_out(struct __sk_buff *skb)
+/* sluice_lxc_out past the flow cache. */
+static __always_inline int sluice_lxc_out_ct(struct __sk_buff *skb)
 {
 	struct sluice_flow f = {};
 	int rc;
@@ -510,6 +526,16 @@ int sluice_lxc_out(struct __sk_buff *skb)
 	return sluice_lxc_out_slow(skb, &f, 0, rc & SLOW_CT_MISSED,
 				   (rc & SLOW_SVC) ? sluice_lb_scratch_get() :
 						     NULL);
+}
+
+SEC("tc")
+int sluice_lxc_out(struct __sk_buff *skb)
+{
+	int rc = sluice_fc_deliver(&sluice_fc_out, skb, 1, SLUICE_DIR_EGRESS);
+
+	if (likely(rc >= 0))
+		return rc;
+	return sluice_lxc_out_ct(skb);
 }
 
 /* sluice_lxc_in without the fast path (see sluice_lxc_out_slow). */
@@ -605,6 +631,7 @@ __attribute__((noinline)) int sluice_lxc_in_fast(struct __sk_buff *skb,
 	struct sluice_ct_key k __attribute__((aligned(8)));
 	struct sluice_ct_hit h = {};
 	int d;
+	__u64 now, prev;
 
 	if (!skb || !f)
 		return TC_ACT_SHOT;
@@ -617,7 +644,9 @@ __attribute__((noinline)) int sluice_lxc_in_fast(struct __sk_buff *skb,
 	if (h.v->ep_epoch != sluice_ep_epoch_now() ||
 	    h.dst->ifindex != skb->ifindex)
 		return SLOW;
-	d = sluice_ct_touch(h.v, f, bpf_jiffies64(), h.reply);
+	now = bpf_jiffies64();
+	prev = h.v->last_seen;
+	d = sluice_ct_touch(h.v, f, now, h.reply);
 	if (unlikely(d))
 		sluice_lb_conn_add(h.v->backend_id, d);
 	if (f->frag == SLUICE_FRAG_FIRST)
@@ -627,11 +656,14 @@ __attribute__((noinline)) int sluice_lxc_in_fast(struct __sk_buff *skb,
 	    sluice_lxc_revnat(skb, f, h.v))
 		return drop(skb, SLUICE_DIR_INGRESS, SLUICE_DROP_LB_NAT_FAILED);
 	sluice_count(SLUICE_DIR_INGRESS, SLUICE_DROP_NONE, skb->len);
+	if (!(h.v->flags & (SLUICE_CT_SVC | SLUICE_CT_REVNAT)))
+		sluice_fc_update(&sluice_fc_in, f, skb->ifindex, h.v->flags,
+				 prev, h.v->ep_epoch, now, 0, NULL, NULL);
 	return TC_ACT_OK;
 }
 
-SEC("tc")
-int sluice_lxc_in(struct __sk_buff *skb)
+/* sluice_lxc_in past the flow cache. */
+static __always_inline int sluice_lxc_in_ct(struct __sk_buff *skb)
 {
 	struct sluice_flow f = {};
 	int rc;
@@ -643,6 +675,16 @@ int sluice_lxc_in(struct __sk_buff *skb)
 	if (likely(!(rc & SLOW)))
 		return rc;
 	return sluice_lxc_in_slow(skb, &f, 0, rc & SLOW_CT_MISSED);
+}
+
+SEC("tc")
+int sluice_lxc_in(struct __sk_buff *skb)
+{
+	int rc = sluice_fc_deliver(&sluice_fc_in, skb, 0, SLUICE_DIR_INGRESS);
+
+	if (likely(rc >= 0))
+		return rc;
+	return sluice_lxc_in_ct(skb);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -227,7 +227,8 @@ class AgentService final : public v1::Agent::Service {
 
   grpc::Status CtFlush(grpc::ServerContext*, const v1::CtFlushRequest*,
                        v1::CtFlushReply* r) override {
-    auto n = ct_flush(a_.lxc().map_fd(SLUICE_MAP_CT));
+    auto n = ct_flush(a_.lxc().map_fd(SLUICE_MAP_CT),
+                      a_.lxc().map_fd(SLUICE_MAP_EP_EPOCH));
     if (!n) return grpc::Status(grpc::StatusCode::INTERNAL, n.error());
     spdlog::info("conntrack: flushed {} entries", *n);
     r->set_deleted(*n);

@@ -118,6 +118,7 @@ Status Agent::start() {
   ct_gc_ = std::thread([this] {
     const int fd = lxc_->map_fd(SLUICE_MAP_CT);
     const int conns = lxc_->map_fd(SLUICE_MAP_LB_BE_CONNS);
+    const int epoch = lxc_->map_fd(SLUICE_MAP_EP_EPOCH);
     const CtTimeouts t{cfg_.conntrack.tcp_established,
                        cfg_.conntrack.tcp_closing, cfg_.conntrack.unreplied,
                        cfg_.conntrack.other};
@@ -125,7 +126,7 @@ Status Agent::start() {
     for (uint64_t tick = 1; !stopping_; tick++) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       if (tick % every) continue;
-      auto n = ct_gc(fd, ct_now_jiffies(), ct_hz(), t, conns);
+      auto n = ct_gc(fd, ct_now_jiffies(), ct_hz(), t, conns, epoch);
       if (!n) {
         spdlog::warn("conntrack gc: {}", n.error());
         health_.errors++;

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <unordered_map>
 
@@ -58,8 +59,12 @@ Result<std::vector<CtRow>> ct_dump(int fd, size_t limit, uint64_t* total) {
 }
 
 Status ct_endpoints_changed(int epoch_fd) {
-  // One writer (the agent, under its endpoint lock): read, increment,
-  // write. Packets read the value with a plain load.
+  // Writers: the endpoint manager, conntrack flush (API) and GC (its own
+  // thread): read, increment, write under one lock, so that no increment is
+  // lost and the value never moves back to one entries were resolved at.
+  // Packets read the value with a plain load.
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
   const uint32_t zero = 0;
   uint32_t epoch = 0;
   if (bpf_map_lookup_elem(epoch_fd, &zero, &epoch))
@@ -70,7 +75,11 @@ Status ct_endpoints_changed(int epoch_fd) {
   return {};
 }
 
-Result<uint64_t> ct_flush(int fd) {
+Status ct_entries_deleted(int epoch_fd) {
+  return ct_endpoints_changed(epoch_fd);
+}
+
+Result<uint64_t> ct_flush(int fd, int epoch_fd) {
   // Collect, then delete: deleting the key the walk stands on would restart
   // it from the first bucket, and restarting for every key is quadratic in
   // the table size (minutes for a full 256k table). Entries the datapath
@@ -101,6 +110,8 @@ Result<uint64_t> ct_flush(int fd) {
         return err("map sluice_ct: delete: " + errno_str(errno));
     }
   }
+  if (n && epoch_fd >= 0)
+    if (auto s = ct_entries_deleted(epoch_fd); !s) return Error{s.error()};
   return n;
 }
 
@@ -132,7 +143,7 @@ sluice_ct_key ct_svc_connection_key(const sluice_ct_key& key,
 }
 
 Result<uint64_t> ct_gc(int fd, uint64_t now, uint64_t hz, const CtTimeouts& t,
-                       int conns_fd) {
+                       int conns_fd, int epoch_fd) {
   // Host veths live in the agent's network namespace; one question per
   // ifindex and pass (if_indextoname opens a socket per call).
   std::unordered_map<uint32_t, bool> exists;
@@ -224,6 +235,8 @@ Result<uint64_t> ct_gc(int fd, uint64_t now, uint64_t hz, const CtTimeouts& t,
       continue;
     if (bpf_map_delete_elem(fd, &s.key) == 0) n++;
   }
+  if (n && epoch_fd >= 0)
+    if (auto s = ct_entries_deleted(epoch_fd); !s) return Error{s.error()};
   // Circuit breaking: the exact count replaces the datapath's running one
   // (which misses connections the LRU evicted or that timed out).
   if (conns_fd >= 0) {

@@ -24,7 +24,22 @@ sluice_ct_key ct_map_key(const sluice_ct_key& initiator, bool* swapped = nullptr
 
 // Up to `limit` entries, and the total count.
 Result<std::vector<CtRow>> ct_dump(int ct_fd, size_t limit, uint64_t* total);
-Result<uint64_t> ct_flush(int ct_fd);
+
+// Deletes every entry. With epoch_fd (sluice_ep_epoch), then
+// ct_entries_deleted when any was deleted.
+Result<uint64_t> ct_flush(int ct_fd, int epoch_fd = -1);
+
+// Tells the datapath that conntrack entries were deleted: increments
+// sluice_ep_epoch (`epoch_fd`), which invalidates every slot of the flow
+// cache (bpf/lib/flowcache.h) on every CPU at once, so a deleted
+// connection's next packet is looked up in conntrack (a miss: decided by
+// policy again) instead of being delivered from a slot. Without it a slot
+// would still expire within a jiffy (each flow re-checks its entry once a
+// jiffy); the bump makes the deletion take effect for the very next packet.
+// The price: every remaining entry re-resolves its ends once on its next
+// packet (as after an endpoint change; two endpoint lookups). ct_flush and
+// ct_gc call it when given epoch_fd and they deleted something.
+Status ct_entries_deleted(int epoch_fd);
 
 // Tells the datapath that endpoints changed: increments sluice_ep_epoch
 // (`epoch_fd`). Established connections deliver from the endpoints stored
@@ -59,8 +74,10 @@ struct CtTimeouts {
 // connection entry, or once idle past the unreplied timeout without one.
 // The walk reads every key first and counts each once. With conns_fd (sluice_lb_conns), every backend's count
 // of open (not closing) service connections is rewritten from the table.
+// With epoch_fd (sluice_ep_epoch): ct_entries_deleted when any was deleted.
 Result<uint64_t> ct_gc(int ct_fd, uint64_t now_jiffies, uint64_t hz,
-                       const CtTimeouts& t = {}, int conns_fd = -1);
+                       const CtTimeouts& t = {}, int conns_fd = -1,
+                       int epoch_fd = -1);
 
 // The map key of the connection entry a service entry translates to.
 sluice_ct_key ct_svc_connection_key(const sluice_ct_key& svc_key,

@@ -33,7 +33,8 @@ struct {
 /* sluice_ep_epoch: ARRAY, key __u32 0, value __u32, 1 entry. Written by
  * the agent: incremented after it deletes an endpoint or changes what an
  * endpoint's ifindex, addresses or MACs are (never on label, identity or
- * policy changes). Read by sluice_lxc on every packet of an established
+ * policy changes), and after it deleted conntrack entries (ct flush, GC:
+ * every flow-cache slot, lib/flowcache.h, is invalid at once). Read by sluice_lxc on every packet of an established
  * connection (an inlined array load): a conntrack entry delivers from the
  * endpoints it stored only while its ep_epoch is current; after a change
  * it resolves both ends again (sluice_ep_if / sluice_ep_ip) on its next

@@ -13,6 +13,8 @@
 #define SLUICE_MAP_CT "sluice_ct"
 #define SLUICE_MAP_FRAG "sluice_frag"
 #define SLUICE_MAP_EP_EPOCH "sluice_ep_epoch"
+#define SLUICE_MAP_FC_OUT "sluice_fc_out"
+#define SLUICE_MAP_FC_IN "sluice_fc_in"
 
 #define SLUICE_ENDPOINTS_MAX 65535u
 #define SLUICE_IPCACHE_MAX (512u * 1024)
@@ -20,6 +22,8 @@
 #define SLUICE_POLICY_RANGES 16
 #define SLUICE_CT_MAX_DEFAULT (256u * 1024)
 #define SLUICE_FRAG_MAX 8192u
+#define SLUICE_FC_BITS 8 /* flow cache: 256 slots per CPU and direction */
+#define SLUICE_FC_SLOTS (1u << SLUICE_FC_BITS)
 
 /* Reserved identities (label identities start at 256, CIDR ones at 1<<24). */
 #define SLUICE_ID_ANY 0 /* wildcard peer in policy keys */
@@ -179,6 +183,27 @@ static inline int sluice_ct_swapped(const __u32 *s, const __u32 *d, __be16 sp,
 		return s[3] > d[3];
 	return sp > dp;
 }
+
+/* The established flow cache (bpf/lib/flowcache.h): per-CPU, direct-mapped
+ * (slot = hash of the tuple), one map per direction (sluice_fc_out,
+ * sluice_fc_in). A slot repeats what the conntrack fast path decided for
+ * one exact tuple arriving on one veth, valid while ep_epoch is current
+ * and for the jiffy it was checked in (until). Written only by the
+ * datapath; the agent invalidates every slot at once by incrementing
+ * sluice_ep_epoch (endpoints changed, or conntrack entries deleted). The
+ * tuple fields hold packet bytes as loaded little-endian:
+ * IPv4: addr[0] = saddr | daddr << 32, addr[1..3] = 0; IPv6: addr[0..1]
+ * = saddr, addr[2..3] = daddr; ports = sport | dport << 16. */
+struct sluice_fc_entry {
+	__u64 addr[4];
+	__u32 ports;
+	__u32 meta;     /* proto | family << 8; 0 = empty (never matches) */
+	__u32 ifindex;  /* the veth the tuple arrives on (anti-spoofing) */
+	__u32 ep_epoch; /* sluice_ep_epoch when filled */
+	__u64 until;    /* valid while bpf_jiffies64() < until */
+	__u32 redirect; /* sluice_fc_out: bpf_redirect_peer target, 0 = stack */
+	__u32 eth[3];   /* sluice_fc_out: destination + source MAC to write */
+};
 
 struct sluice_frag_key {
 	__u8 saddr[16];

@@ -9,8 +9,12 @@
 //                              egress policy of A with N entries, CT create,
 //                              MAC rewrite + bpf_redirect_peer), through the
 //                              wrapper
-//   policy/established/N       the same connection once established (CT hit,
-//                              deliver), timed directly (a fixed point)
+//   policy/established/N       the same connection once established (flow
+//                              cache hit, deliver), timed directly (a fixed
+//                              point)
+//   policy/established-many/1  ACKs of 65,536 established connections, a
+//                              different one per iteration (flow-cache miss,
+//                              CT hit, deliver, refill), through the wrapper
 //   policy/denied/N            A -> local pod C:80, no rule for C's identity
 //                              (three policy misses, drop counter, drop event)
 //   policy/denied/1k-noevent   the same with drop events off (breakdown)
@@ -183,7 +187,7 @@ uint64_t ct_count(const LxcObj &o)
 
 void ct_clear(const LxcObj &o)
 {
-	if (auto r = sluice::ct_flush(o.ct_fd()); !r)
+	if (auto r = sluice::ct_flush(o.ct_fd(), bpf_map__fd(o.skel->maps.sluice_ep_epoch)); !r)
 		throw std::runtime_error("ct flush: " + r.error());
 }
 
@@ -282,6 +286,7 @@ void add_policy_cases(Bench &b)
 	for (size_t n : {size_t(1), size_t(1000), size_t(100000)}) {
 		const std::string sz = size_name(n);
 		if (!b.selected("policy/new/" + sz) && !b.selected("policy/established/" + sz) &&
+		    !b.selected("policy/established-many/" + sz) &&
 		    !b.selected("policy/denied/" + sz) && !b.selected("policy/denied/" + sz + "-noevent"))
 			continue;
 		auto o = load_lxc(n);
@@ -349,6 +354,42 @@ void add_policy_cases(Bench &b)
 				throw VerifyError(name + ": the established path created CT entries");
 		};
 		est.push_back(std::move(es));
+
+		// ESTABLISHED, MANY FLOWS: 65,536 established connections, ACKs of a
+		// different one every iteration (through the wrapper, as NEW): the
+		// flow cache (256 slots per CPU) never holds the packet's tuple,
+		// so this is the conntrack fast path plus a missed probe and a slot
+		// refill: what traffic of more flows than the cache holds costs.
+		if (n == 1 && b.selected("policy/established-many/" + sz)) {
+			auto ws = TcRestore::wrap(o->out_fd(), syn, kTcp4SportOff);
+			auto wa = TcRestore::wrap(o->out_fd(), ack, kTcp4SportOff);
+			b.keep(ws);
+			b.keep(wa);
+			Case em = c;
+			em.name = "policy/established-many/" + sz;
+			em.what = "ACKs of 65,536 established connections, another one each iteration: "
+				  "flow-cache miss, CT hit, deliver, slot refilled; through tc/wrap/empty";
+			em.wrapper_floor = "tc/wrap/empty";
+			em.prog_fd = wa->fd();
+			em.packet = ack;
+			em.expect_verdict = TC_ACT_REDIRECT;
+			em.expect_out = delivered(ack, o->b);
+			em.repeat = kNewRepeat;
+			em.prepare = [op, ws, wa, syn, ctx] {
+				ct_clear(*op);
+				ws->reset();
+				const RunResult r = test_run(ws->fd(), syn, kNewRepeat, ctx);
+				if (r.retval != TC_ACT_REDIRECT || ct_count(*op) != kNewRepeat)
+					throw VerifyError("policy/established-many: opening " +
+							  std::to_string(kNewRepeat) + " connections failed");
+				wa->reset();
+			};
+			em.check_timed = [op, name = em.name](const RunResult &, uint32_t) {
+				if (ct_count(*op) != kNewRepeat)
+					throw VerifyError(name + ": the established path created CT entries");
+			};
+			est.push_back(std::move(em));
+		}
 
 		// DENIED: no rule for C's identity: {C}, {any}, {world} all miss;
 		// drop counted, one event per iteration (the ring is drained before
