@@ -54,6 +54,38 @@ static __always_inline int drop(struct __sk_buff *skb, __u32 dir,
 	return TC_ACT_SHOT;
 }
 
+/* A drop of a parsed packet: its event carries the 5-tuple. */
+static __always_inline int drop_f(struct __sk_buff *skb,
+				  const struct sluice_flow *f, __u32 dir,
+				  __u32 reason)
+{
+	sluice_drop_flow(skb->ifindex, dir, reason, skb->len, f, NULL);
+	return TC_ACT_SHOT;
+}
+
+/* The policy verdict of a new connection as an event (flows level): the
+ * deciding direction, both identities, the endpoint whose policy decided
+ * and the rule. A deny is also a drop with its reason. */
+static __always_inline int verdict(struct __sk_buff *skb,
+				   const struct sluice_flow *f, __u32 dir,
+				   __u32 reason, __u32 src_id, __u32 dst_id,
+				   __u32 ep_id, __u32 rule)
+{
+	struct sluice_event_ids ids = { .src_identity = src_id,
+					.dst_identity = dst_id,
+					.ep_id = ep_id,
+					.rule_id = rule };
+
+	sluice_emit_verdict(skb->ifindex, dir,
+			    reason ? SLUICE_VERDICT_DENIED :
+				     SLUICE_VERDICT_ALLOWED,
+			    skb->len, f, &ids);
+	if (!reason)
+		return TC_ACT_OK;
+	sluice_drop_flow(skb->ifindex, dir, reason, skb->len, f, &ids);
+	return TC_ACT_SHOT;
+}
+
 /* Neighbour discovery and multicast listener discovery (MLD queries and
  * reports, 130-132 and 143: sent from the unspecified address during DAD)
  * use link-local and unspecified sources: not pod traffic, so neither
@@ -167,12 +199,34 @@ __attribute__((noinline)) int sluice_lxc_lb_new(struct sluice_flow *f,
  * and let later fragments find the ports by the tuple the client sent.
  * Done only now, after anti-spoofing and policy passed, so a dropped
  * packet leaves no trace. */
-__attribute__((noinline)) int sluice_lxc_lb_commit(struct sluice_flow *f,
+__attribute__((noinline)) int sluice_lxc_lb_commit(struct __sk_buff *skb,
+						   struct sluice_flow *f,
 						   struct sluice_lb_xlate *x,
 						   int opened)
 {
-	if (!f || !x)
+	struct sluice_event *ev;
+
+	if (!skb || !f || !x)
 		return 0;
+	/* The translation event (flows level): the client's tuple as sent,
+	 * the frontend and the backend. */
+	if (opened && sluice_events_enabled(SLUICE_EVENTS_FLOWS)) {
+		ev = sluice_event_begin(SLUICE_EVENT_SERVICE_XLATE,
+					skb->ifindex, SLUICE_DIR_EGRESS,
+					skb->len);
+		if (ev) {
+			ev->verdict = SLUICE_VERDICT_TRANSLATED;
+			sluice_fill_flow(ev, f);
+			__builtin_memcpy(ev->saddr, x->orig_saddr, 16);
+			__builtin_memcpy(ev->daddr, x->front, 16);
+			ev->dport = x->front_port;
+			__builtin_memcpy(ev->fe_addr, x->front, 16);
+			ev->fe_port = x->front_port;
+			__builtin_memcpy(ev->be_addr, x->back, 16);
+			ev->be_port = x->back_port;
+			bpf_ringbuf_submit(ev, 0);
+		}
+	}
 	if (opened && x->capped)
 		sluice_lb_conn_add(x->backend_id, 1);
 	if (x->affinity)
@@ -262,7 +316,7 @@ __attribute__((noinline)) int sluice_lxc_to_device(struct __sk_buff *skb,
 static __always_inline int lb_fail(struct __sk_buff *skb,
 				   const struct sluice_flow *f, int reason)
 {
-	drop(skb, SLUICE_DIR_EGRESS, reason);
+	drop_f(skb, f, SLUICE_DIR_EGRESS, reason);
 	return sluice_reject(skb, f->l3_off, f->family, f->proto,
 			     f->frag == SLUICE_FRAG_LATER ? 0 : f->l4_off);
 }
@@ -291,17 +345,17 @@ __attribute__((noinline)) int sluice_lxc_out_slow(struct __sk_buff *skb,
 	ifindex = skb->ifindex;
 	ep = bpf_map_lookup_elem(&sluice_ep_if, &ifindex);
 	if (!ep)
-		return drop(skb, SLUICE_DIR_EGRESS, SLUICE_DROP_UNKNOWN_ENDPOINT);
+		return drop_f(skb, f, SLUICE_DIR_EGRESS, SLUICE_DROP_UNKNOWN_ENDPOINT);
 	if (rc < 0)
 		return TC_ACT_OK; /* ARP and other non-IP */
 	if (rc)
-		return drop(skb, SLUICE_DIR_EGRESS, rc);
+		return drop_f(skb, f, SLUICE_DIR_EGRESS, rc);
 	if (is_ndisc(f))
 		return TC_ACT_OK;
 	/* A hairpinned packet's source is already the hairpin address: the
 	 * address the pod sent from is checked. */
 	if (!sluice_ep_owns(ep, f->family, svc ? x->orig_saddr : f->saddr))
-		return drop(skb, SLUICE_DIR_EGRESS, SLUICE_DROP_SPOOFED_SOURCE);
+		return drop_f(skb, f, SLUICE_DIR_EGRESS, SLUICE_DROP_SPOOFED_SOURCE);
 
 	epoch = sluice_ep_epoch_now();
 	now = bpf_jiffies64();
@@ -318,7 +372,7 @@ __attribute__((noinline)) int sluice_lxc_out_slow(struct __sk_buff *skb,
 		if (f->frag == SLUICE_FRAG_FIRST)
 			sluice_frag_remember(f); /* as later fragments come */
 		if (sluice_lxc_revnat(skb, f, h.v))
-			return drop(skb, SLUICE_DIR_EGRESS,
+			return drop_f(skb, f, SLUICE_DIR_EGRESS,
 				    SLUICE_DROP_LB_NAT_FAILED);
 	}
 	dst = sluice_ep_by_addr(f->family, f->daddr);
@@ -337,7 +391,7 @@ __attribute__((noinline)) int sluice_lxc_out_slow(struct __sk_buff *skb,
 			 * connection: the service entry had been lost. */
 			if (svc && x->created &&
 			    !sluice_ct_svc_recreate(f, &k, now, h.v, x))
-				sluice_lxc_lb_commit(f, x, 0);
+				sluice_lxc_lb_commit(skb, f, x, 0);
 			goto deliver;
 		}
 		bpf_map_delete_elem(&sluice_ct, &k);
@@ -345,7 +399,7 @@ __attribute__((noinline)) int sluice_lxc_out_slow(struct __sk_buff *skb,
 		 * is gone: it cannot become a connection of its own (it was
 		 * reverse-translated already, and replies open nothing). */
 		if (revnat)
-			return drop(skb, SLUICE_DIR_EGRESS,
+			return drop_f(skb, f, SLUICE_DIR_EGRESS,
 				    SLUICE_DROP_LB_STALE_CONN);
 		rev = sluice_ct_key_of(f, &k);
 	}
@@ -359,8 +413,9 @@ __attribute__((noinline)) int sluice_lxc_out_slow(struct __sk_buff *skb,
 		if ((ep->flags & SLUICE_EP_EGRESS_ENFORCED) &&
 		    !sluice_policy_allows(ep->ep_id, SLUICE_DIR_EGRESS, f->proto,
 					  dport, dst_id, dst_cidr, &rule))
-			return drop(skb, SLUICE_DIR_EGRESS,
-				    SLUICE_DROP_POLICY_DENY_EGRESS);
+			return verdict(skb, f, SLUICE_DIR_EGRESS,
+				       SLUICE_DROP_POLICY_DENY_EGRESS,
+				       ep->identity, dst_id, ep->ep_id, 0);
 		/* A local destination is reached with bpf_redirect_peer, which
 		 * skips its own hooks: its ingress policy is applied here. */
 		if (dst && (dst->flags & SLUICE_EP_INGRESS_ENFORCED)) {
@@ -371,16 +426,20 @@ __attribute__((noinline)) int sluice_lxc_out_slow(struct __sk_buff *skb,
 			if (!sluice_policy_allows(dst->ep_id, SLUICE_DIR_INGRESS,
 						  f->proto, dport, ep->identity,
 						  src_cidr, &rule_in))
-				return drop(skb, SLUICE_DIR_INGRESS,
-					    SLUICE_DROP_POLICY_DENY_INGRESS);
+				return verdict(skb, f, SLUICE_DIR_INGRESS,
+					       SLUICE_DROP_POLICY_DENY_INGRESS,
+					       ep->identity, dst_id,
+					       dst->ep_id, 0);
 		}
 		rc = sluice_ct_create(f, &k, rev, now, epoch,
 				      rule ? rule : rule_in, ep->identity,
 				      dst_id, ep, dst, svc ? x : NULL);
 		if (rc)
-			return drop(skb, SLUICE_DIR_EGRESS, rc);
+			return drop_f(skb, f, SLUICE_DIR_EGRESS, rc);
+		verdict(skb, f, SLUICE_DIR_EGRESS, 0, ep->identity, dst_id,
+			ep->ep_id, rule ? rule : rule_in);
 		if (svc && x->created)
-			sluice_lxc_lb_commit(f, x, 1);
+			sluice_lxc_lb_commit(skb, f, x, 1);
 	}
 deliver:
 	/* Service packets were remembered by the client's tuple. */
@@ -423,7 +482,7 @@ __attribute__((noinline)) int sluice_lxc_lb_out(struct __sk_buff *skb,
 			return 0;
 	}
 	if (sluice_lxc_lb_apply(skb, f, x))
-		return drop(skb, SLUICE_DIR_EGRESS, SLUICE_DROP_LB_NAT_FAILED) + 2;
+		return drop_f(skb, f, SLUICE_DIR_EGRESS, SLUICE_DROP_LB_NAT_FAILED) + 2;
 	return 1;
 }
 
@@ -467,7 +526,7 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 				return TC_ACT_SHOT;
 			sluice_ct_find(f, &k, &h);
 			if (h.v && !sluice_lb_is_conn_of(&h, x))
-				return drop(skb, SLUICE_DIR_EGRESS,
+				return drop_f(skb, f, SLUICE_DIR_EGRESS,
 					    SLUICE_DROP_LB_TUPLE_CLASH);
 			/* A new pick: the slow path checks and records it. */
 			if (x->created)
@@ -492,7 +551,7 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 		sluice_frag_remember(f);
 	if (unlikely(h.reply && (h.v->flags & SLUICE_CT_REVNAT))) {
 		if (sluice_lxc_revnat(skb, f, h.v))
-			return drop(skb, SLUICE_DIR_EGRESS,
+			return drop_f(skb, f, SLUICE_DIR_EGRESS,
 				    SLUICE_DROP_LB_NAT_FAILED);
 		if (h.v->flags & SLUICE_CT_NODEPORT) {
 			sluice_count(SLUICE_DIR_EGRESS, SLUICE_DROP_NONE,
@@ -555,12 +614,12 @@ __attribute__((noinline)) int sluice_lxc_in_slow(struct __sk_buff *skb,
 	ifindex = skb->ifindex;
 	ep = bpf_map_lookup_elem(&sluice_ep_if, &ifindex);
 	if (!ep)
-		return drop(skb, SLUICE_DIR_INGRESS,
+		return drop_f(skb, f, SLUICE_DIR_INGRESS,
 			    SLUICE_DROP_UNKNOWN_ENDPOINT);
 	if (rc < 0)
 		return TC_ACT_OK;
 	if (rc)
-		return drop(skb, SLUICE_DIR_INGRESS, rc);
+		return drop_f(skb, f, SLUICE_DIR_INGRESS, rc);
 	if (is_ndisc(f))
 		return TC_ACT_OK;
 
@@ -588,7 +647,7 @@ __attribute__((noinline)) int sluice_lxc_in_slow(struct __sk_buff *skb,
 			/* A reply from a backend elsewhere to a local client. */
 			if (h.reply && (h.v->flags & SLUICE_CT_REVNAT) &&
 			    sluice_lxc_revnat(skb, f, h.v))
-				return drop(skb, SLUICE_DIR_INGRESS,
+				return drop_f(skb, f, SLUICE_DIR_INGRESS,
 					    SLUICE_DROP_LB_NAT_FAILED);
 			goto count;
 		}
@@ -596,7 +655,7 @@ __attribute__((noinline)) int sluice_lxc_in_slow(struct __sk_buff *skb,
 		bpf_map_delete_elem(&sluice_ct, &k);
 		/* See sluice_lxc_out_slow: a stale service reply opens nothing. */
 		if (d)
-			return drop(skb, SLUICE_DIR_INGRESS,
+			return drop_f(skb, f, SLUICE_DIR_INGRESS,
 				    SLUICE_DROP_LB_STALE_CONN);
 	}
 	{
@@ -610,12 +669,15 @@ __attribute__((noinline)) int sluice_lxc_in_slow(struct __sk_buff *skb,
 		    !sluice_policy_allows(ep->ep_id, SLUICE_DIR_INGRESS, f->proto,
 					  bpf_ntohs(f->dport), src_id, src_cidr,
 					  &rule))
-			return drop(skb, SLUICE_DIR_INGRESS,
-				    SLUICE_DROP_POLICY_DENY_INGRESS);
+			return verdict(skb, f, SLUICE_DIR_INGRESS,
+				       SLUICE_DROP_POLICY_DENY_INGRESS, src_id,
+				       ep->identity, ep->ep_id, 0);
 		rc = sluice_ct_create(f, &k, rev, now, epoch, rule, src_id,
 				      ep->identity, src, me, NULL);
 		if (rc)
-			return drop(skb, SLUICE_DIR_INGRESS, rc);
+			return drop_f(skb, f, SLUICE_DIR_INGRESS, rc);
+		verdict(skb, f, SLUICE_DIR_INGRESS, 0, src_id, ep->identity,
+			ep->ep_id, rule);
 	}
 	if (f->frag == SLUICE_FRAG_FIRST)
 		sluice_frag_remember(f);
@@ -654,7 +716,7 @@ __attribute__((noinline)) int sluice_lxc_in_fast(struct __sk_buff *skb,
 	/* A reply from a backend elsewhere to a local client. */
 	if (unlikely(h.reply && (h.v->flags & SLUICE_CT_REVNAT)) &&
 	    sluice_lxc_revnat(skb, f, h.v))
-		return drop(skb, SLUICE_DIR_INGRESS, SLUICE_DROP_LB_NAT_FAILED);
+		return drop_f(skb, f, SLUICE_DIR_INGRESS, SLUICE_DROP_LB_NAT_FAILED);
 	sluice_count(SLUICE_DIR_INGRESS, SLUICE_DROP_NONE, skb->len);
 	if (!(h.v->flags & (SLUICE_CT_SVC | SLUICE_CT_REVNAT)))
 		sluice_fc_update(&sluice_fc_in, f, skb->ifindex, h.v->flags,
