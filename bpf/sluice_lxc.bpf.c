@@ -277,8 +277,8 @@ sluice_lxc_revnat(struct __sk_buff *skb, struct sluice_flow *f,
 /* A reply of a north-south service connection, reverse-translated: its
  * source is now a node address, which the stack would drop as martian on
  * a pod veth, so it goes straight out of the device the route to the
- * client names (bpf_redirect_neigh resolves the next hop's MAC). With no
- * route, the stack gets it. */
+ * client names (bpf_redirect_neigh resolves the next hop's MAC); counted
+ * here. With no route it is dropped (lb-no-route). */
 __attribute__((noinline)) int sluice_lxc_to_device(struct __sk_buff *skb,
 						   struct sluice_flow *f)
 {
@@ -291,7 +291,8 @@ __attribute__((noinline)) int sluice_lxc_to_device(struct __sk_buff *skb,
 	p.l4_protocol = f->proto;
 	p.sport = f->sport;
 	p.dport = f->dport;
-	p.tot_len = skb->len - f->l3_off;
+	/* tot_len 0: the kernel checks the MTU itself, aware of GSO (a
+	 * pod's TCP replies come as 64 KB super-packets). */
 	p.ifindex = skb->ifindex;
 	if (f->family == AF_INET) {
 		__builtin_memcpy(&p.ipv4_src, f->saddr, 4);
@@ -304,8 +305,11 @@ __attribute__((noinline)) int sluice_lxc_to_device(struct __sk_buff *skb,
 	 * minus the martian check): with BPF_FIB_LOOKUP_OUTPUT the ifindex
 	 * would pin the route to the pod veth itself. */
 	rc = bpf_fib_lookup(skb, &p, sizeof(p), 0);
+	/* The stack would drop it anyway (martian source): say why. */
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
-		return TC_ACT_OK;
+		return drop_f(skb, f, SLUICE_DIR_EGRESS,
+			      SLUICE_DROP_LB_NO_ROUTE);
+	sluice_count(SLUICE_DIR_EGRESS, SLUICE_DROP_NONE, skb->len);
 	return bpf_redirect_neigh(p.ifindex, NULL, 0, 0);
 }
 
@@ -445,9 +449,11 @@ deliver:
 	/* Service packets were remembered by the client's tuple. */
 	if (f->frag == SLUICE_FRAG_FIRST && !svc && !revnat)
 		sluice_frag_remember(f);
+	if (!dst && revnat == 2)
+		return sluice_lxc_to_device(skb, f);
 	sluice_count(SLUICE_DIR_EGRESS, SLUICE_DROP_NONE, skb->len);
 	if (!dst)
-		return revnat == 2 ? sluice_lxc_to_device(skb, f) : TC_ACT_OK;
+		return TC_ACT_OK;
 	return deliver_out(skb, dst->ifindex, dst->pod_mac, dst->host_mac);
 }
 
@@ -553,11 +559,8 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 		if (sluice_lxc_revnat(skb, f, h.v))
 			return drop_f(skb, f, SLUICE_DIR_EGRESS,
 				    SLUICE_DROP_LB_NAT_FAILED);
-		if (h.v->flags & SLUICE_CT_NODEPORT) {
-			sluice_count(SLUICE_DIR_EGRESS, SLUICE_DROP_NONE,
-				     skb->len);
+		if (h.v->flags & SLUICE_CT_NODEPORT)
 			return sluice_lxc_to_device(skb, f);
-		}
 	}
 	sluice_count(SLUICE_DIR_EGRESS, SLUICE_DROP_NONE, skb->len);
 	/* The flow cache repeats this decision for the rest of the jiffy

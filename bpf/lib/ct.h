@@ -238,7 +238,8 @@ static __always_inline int sluice_ct_svc_insert(const struct sluice_flow *f,
 					 x->front_port, f->proto, f->family, k);
 
 	v->flags = SLUICE_CT_SVC | (rev ? SLUICE_CT_KEY_SWAPPED : 0) |
-		   (x->hairpin ? SLUICE_CT_HAIRPIN : 0);
+		   (x->hairpin ? SLUICE_CT_HAIRPIN : 0) |
+		   (x->nodeport ? SLUICE_CT_NODEPORT : 0);
 	v->ep_epoch = 0;
 	__builtin_memset(v->ends, 0, sizeof(v->ends));
 	__builtin_memcpy(v->nat_addr, x->back, 16);

@@ -40,7 +40,7 @@ static __always_inline __u16 sluice_csum_fold(__s64 s)
  * (n bytes, a multiple of 4). 0 or -1. */
 static __always_inline int sluice_xdp_csum_update(struct xdp_md *ctx,
 						  __u32 off, __be32 *from,
-						  __be32 *to, __u32 n)
+						  __be32 *to, __u32 n, int udp)
 {
 	__u16 c;
 	__s64 d;
@@ -51,6 +51,10 @@ static __always_inline int sluice_xdp_csum_update(struct xdp_md *ctx,
 	if (d < 0)
 		return -1;
 	c = ~sluice_csum_fold(d);
+	/* UDP sends a computed 0 as 0xffff: 0 means "no checksum" (IPv4)
+	 * or is invalid (IPv6). */
+	if (udp && !c)
+		c = 0xffff;
 	return bpf_xdp_store_bytes(ctx, off, &c, 2) ? -1 : 0;
 }
 
@@ -82,7 +86,7 @@ static __always_inline int sluice_xdp_dnat(struct xdp_md *ctx,
 			csum_off = f->l4_off + 6;
 	}
 	if (f->family == AF_INET) {
-		if (sluice_xdp_csum_update(ctx, f->l3_off + 10, from, nw, 4))
+		if (sluice_xdp_csum_update(ctx, f->l3_off + 10, from, nw, 4, 0))
 			return -1;
 		if (bpf_xdp_store_bytes(ctx, daddr_off, nw, 4))
 			return -1;
@@ -96,10 +100,11 @@ static __always_inline int sluice_xdp_dnat(struct xdp_md *ctx,
 		if (alen == 4) {
 			from[1] = from[4];
 			nw[1] = nw[4];
-			if (sluice_xdp_csum_update(ctx, csum_off, from, nw, 8))
+			if (sluice_xdp_csum_update(ctx, csum_off, from, nw, 8,
+						   f->proto == IPPROTO_UDP))
 				return -1;
-		} else if (sluice_xdp_csum_update(ctx, csum_off, from, nw,
-						  20)) {
+		} else if (sluice_xdp_csum_update(ctx, csum_off, from, nw, 20,
+						  f->proto == IPPROTO_UDP)) {
 			return -1;
 		}
 	}
@@ -118,19 +123,60 @@ static __always_inline int sluice_np_drop(struct xdp_md *ctx, __u32 reason)
 	return XDP_DROP;
 }
 
+/* The translated packet f of connection x (x->created: a new pick) is
+ * admitted to local backend ep: its ingress policy for the client, then
+ * conntrack. The translated tuple may hold an entry already: this
+ * connection's own (only its service entry was lost: made again), or
+ * another connection's (a clash: dropped). Returns an XDP verdict. */
+static __always_inline int sluice_np_admit(struct xdp_md *ctx,
+					   struct sluice_flow *f,
+					   struct sluice_lb_xlate *x,
+					   const struct sluice_endpoint *ep)
+{
+	struct sluice_ct_key k __attribute__((aligned(8)));
+	struct sluice_ct_hit h = {};
+	__u32 src_id, src_cidr, rule = 0;
+	__u64 now = bpf_jiffies64();
+	int rc, rev;
+
+	rev = sluice_ct_find(f, &k, &h);
+	if (h.v) {
+		if (!sluice_lb_is_conn_of(&h, x))
+			return sluice_np_drop(ctx, SLUICE_DROP_LB_TUPLE_CLASH);
+		if (x->created && sluice_ct_svc_recreate(f, &k, now, h.v, x))
+			return sluice_np_drop(ctx, SLUICE_DROP_CT_FULL);
+		return XDP_PASS;
+	}
+	sluice_ipcache_get(f->family, f->saddr, &src_id, &src_cidr);
+	if ((ep->flags & SLUICE_EP_INGRESS_ENFORCED) &&
+	    !sluice_policy_allows(ep->ep_id, SLUICE_DIR_INGRESS, f->proto,
+				  bpf_ntohs(f->dport), src_id, src_cidr, &rule))
+		return sluice_np_drop(ctx, SLUICE_DROP_POLICY_DENY_INGRESS);
+	rc = sluice_ct_create(f, &k, rev, now, sluice_ep_epoch_now(), rule,
+			      src_id, ep->identity, NULL, ep, x);
+	if (rc)
+		return sluice_np_drop(ctx, rc);
+	if (!x->created)
+		return XDP_PASS;
+	if (x->capped)
+		sluice_lb_conn_add(x->backend_id, 1);
+	if (x->affinity)
+		sluice_lb_affine_set(x, f->family);
+	return XDP_PASS;
+}
+
 /* A new connection to an external frontend. x: scratch for the
  * translation. Returns an XDP verdict. */
 static __always_inline int sluice_np_new(struct xdp_md *ctx,
 					 struct sluice_flow *f,
 					 struct sluice_lb_xlate *x)
 {
-	struct sluice_ct_key k __attribute__((aligned(8)));
 	struct sluice_lb_svc_key sk = {};
 	struct sluice_endpoint *ep;
 	struct sluice_lb_backend *be;
 	struct sluice_lb_svc *svc;
-	__u32 id = 0, src_id, src_cidr, rule = 0;
-	int rc, rev;
+	__u32 id = 0;
+	int rc;
 
 	__builtin_memcpy(sk.addr, f->daddr, 16);
 	sk.port = f->dport;
@@ -146,14 +192,12 @@ static __always_inline int sluice_np_new(struct xdp_md *ctx,
 	be = bpf_map_lookup_elem(&sluice_lb_be, &id);
 	if (!be || be->family != f->family)
 		return sluice_np_drop(ctx, SLUICE_DROP_LB_NO_BACKEND);
+	/* A backend on another node: SNAT/DSR not built. Passed untouched,
+	 * the node's stack answers with a reset (nothing listens on the node
+	 * port): a fast failure rather than a silent drop. */
 	ep = sluice_ep_by_addr(f->family, be->addr);
-	if (!ep) /* a backend on another node: SNAT/DSR not built */
+	if (!ep)
 		return XDP_PASS;
-	sluice_ipcache_get(f->family, f->saddr, &src_id, &src_cidr);
-	if ((ep->flags & SLUICE_EP_INGRESS_ENFORCED) &&
-	    !sluice_policy_allows(ep->ep_id, SLUICE_DIR_INGRESS, f->proto,
-				  bpf_ntohs(be->port), src_id, src_cidr, &rule))
-		return sluice_np_drop(ctx, SLUICE_DROP_POLICY_DENY_INGRESS);
 	__builtin_memcpy(x->front, f->daddr, 16);
 	__builtin_memcpy(x->back, be->addr, 16);
 	__builtin_memcpy(x->orig_saddr, f->saddr, 16);
@@ -169,16 +213,7 @@ static __always_inline int sluice_np_new(struct xdp_md *ctx,
 	x->nodeport = 1;
 	if (sluice_xdp_dnat(ctx, f, x->back, x->back_port))
 		return sluice_np_drop(ctx, SLUICE_DROP_LB_NAT_FAILED);
-	rev = sluice_ct_key_of(f, &k);
-	rc = sluice_ct_create(f, &k, rev, bpf_jiffies64(), sluice_ep_epoch_now(),
-			      rule, src_id, ep->identity, NULL, ep, x);
-	if (rc)
-		return sluice_np_drop(ctx, rc);
-	if (x->capped)
-		sluice_lb_conn_add(id, 1);
-	if (x->affinity)
-		sluice_lb_affine_set(x, f->family);
-	return XDP_PASS;
+	return sluice_np_admit(ctx, f, x, ep);
 }
 
 /* Service packets arriving on a node device. f: the parsed packet (not a
@@ -190,6 +225,7 @@ __attribute__((noinline)) int sluice_xdp_nodeport(struct xdp_md *ctx,
 	struct sluice_ct_key k __attribute__((aligned(8)));
 	struct sluice_ct_hit h = {};
 	struct sluice_lb_xlate *x = sluice_lb_scratch_get();
+	struct sluice_endpoint *ep;
 
 	if (!ctx || !f || !x)
 		return XDP_PASS;
@@ -199,14 +235,26 @@ __attribute__((noinline)) int sluice_xdp_nodeport(struct xdp_md *ctx,
 	sluice_ct_find(f, &k, &h);
 	if (!h.v)
 		return sluice_np_new(ctx, f, x);
-	/* Only the client direction of a service connection is ours; the
-	 * rest (plain connections, replies) belongs to the pod hooks. */
-	if (!(h.v->flags & SLUICE_CT_SVC) || h.reply)
+	/* Only the client direction of a north-south service connection is
+	 * ours (a service entry XDP made); the rest (plain connections,
+	 * replies, pods' service entries) belongs to the pod hooks. */
+	if ((h.v->flags & (SLUICE_CT_SVC | SLUICE_CT_NODEPORT)) !=
+		    (SLUICE_CT_SVC | SLUICE_CT_NODEPORT) ||
+	    h.reply)
 		return XDP_PASS;
 	sluice_ct_touch(h.v, f, bpf_jiffies64(), 0);
-	if (sluice_xdp_dnat(ctx, f, h.v->nat_addr, h.v->nat_port))
+	sluice_lb_xlate_of(x, f, h.v);
+	x->nodeport = 1;
+	if (sluice_xdp_dnat(ctx, f, x->back, x->back_port))
 		return sluice_np_drop(ctx, SLUICE_DROP_LB_NAT_FAILED);
-	return XDP_PASS;
+	/* Its connection entry is normally there; if it was lost (LRU,
+	 * GC), it is made again here (policy included): without it the pod
+	 * side would take the packet for a plain connection and send the
+	 * replies without reverse NAT. */
+	ep = sluice_ep_by_addr(f->family, x->back);
+	if (!ep)
+		return XDP_PASS;
+	return sluice_np_admit(ctx, f, x, ep);
 }
 
 #endif

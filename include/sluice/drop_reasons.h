@@ -43,7 +43,10 @@
 	  "another connection (e.g. a direct one from the same client port)") \
 	X(LB_STALE_CONN, 14, "lb-stale-conn",                                  \
 	  "a reply of a service connection whose client or backend endpoint "  \
-	  "was deleted or replaced since it opened")
+	  "was deleted or replaced since it opened")                          \
+	X(LB_NO_ROUTE, 15, "lb-no-route",                                      \
+	  "a reply of a north-south service connection has no route (or too "  \
+	  "small an MTU) back to its client")
 
 enum sluice_drop_reason {
 	SLUICE_DROP_NONE = 0,

@@ -98,9 +98,11 @@ TEST_F(NodePortTest, NewConnectionIsTranslatedToALocalBackendByteExact) {
   // The backend answers: from the node address and node port again.
   RunResult rep = out(PacketBuilder().ipv4("10.200.0.2", kClient)
                           .tcp(8080, 40000, TCP_SYN | TCP_ACK, 3, 10).build());
-  // Straight to the device the route names (here: no route to the test
-  // client in this namespace, so the stack gets it).
-  ASSERT_EQ(rep.retval, TC_ACT_OK);
+  // Straight to the device the route to the client names; this test's
+  // namespace has none: dropped with its reason (the stack would drop a
+  // node-address source from a pod veth as martian).
+  EXPECT_EQ(rep.retval, TC_ACT_SHOT);
+  EXPECT_EQ(drops(SLUICE_DIR_EGRESS, SLUICE_DROP_LB_NO_ROUTE), 1u);
   EXPECT_EQ(rep.data, PacketBuilder().ipv4(kNode, kClient)
                           .tcp(kNodePort, 40000, TCP_SYN | TCP_ACK, 3, 10).build());
   // The client's next packet takes the service entry.
@@ -140,6 +142,26 @@ TEST_F(NodePortTest, BackendIngressPolicyAppliesToTheClient) {
   enforce(b_, SLUICE_EP_INGRESS_ENFORCED,
           {allow(kWorld, SLUICE_DIR_INGRESS, IPPROTO_TCP, 8080, 8080)});
   EXPECT_EQ(xdp(tcp(kClient, kNode, 40000, kNodePort)).retval, XDP_PASS);
+}
+
+TEST_F(NodePortTest, LostConnectionEntryIsMadeAgainAndClashesAreDropped) {
+  nodeport(kNode, kNodePort, 1, {{"10.200.0.2", 8080}});
+  ASSERT_EQ(xdp(tcp(kClient, kNode, 40000, kNodePort)).retval, XDP_PASS);
+  // The connection entry is lost (LRU): the client's next packet makes it
+  // again, still reverse-NATed, so the pod's replies keep the node address.
+  for (const auto& r : ct_rows())
+    if (r.value.flags & SLUICE_CT_REVNAT)
+      ASSERT_EQ(map_delete(skel_->maps.sluice_ct, ct_map_key(r.key)), 0);
+  ASSERT_EQ(rows_with(SLUICE_CT_REVNAT), 0u);
+  ASSERT_EQ(xdp(tcp(kClient, kNode, 40000, kNodePort, TCP_ACK)).retval, XDP_PASS);
+  EXPECT_EQ(rows_with(SLUICE_CT_REVNAT), 1u);
+  EXPECT_EQ(rows_with(SLUICE_CT_NODEPORT), 2u);
+  // A direct connection from the outside to the pod on the same client
+  // port holds the tuple a node-port connection would translate to.
+  act_as(b_);
+  ASSERT_EQ(in(tcp(kClient, "10.200.0.2", 41000, 8080)).retval, TC_ACT_OK);
+  EXPECT_EQ(xdp(tcp(kClient, kNode, 41000, kNodePort)).retval, XDP_DROP);
+  EXPECT_EQ(drops(SLUICE_DIR_INGRESS, SLUICE_DROP_LB_TUPLE_CLASH), 1u);
 }
 
 TEST_F(NodePortTest, OtherTrafficPassesUntouchedAndNoBackendDrops) {
