@@ -202,7 +202,7 @@ std::shared_ptr<LxcObj> load_lxc(size_t entries)
 	o->rb = ring_buffer__new(bpf_map__fd(o->skel->maps.sluice_events), on_event, o.get(), nullptr);
 	if (!o->rb)
 		throw std::runtime_error("ring_buffer__new failed");
-	set_event_level(*o, SLUICE_EVENTS_DROPS); // the agent's default
+	set_event_level(*o, SLUICE_EVENTS_FLOWS); // the agent's default (events.level)
 
 	// A's host veth is the device the program runs on, as in production
 	// (sluice_ep_if[ifindex].ifindex == ifindex).
@@ -344,6 +344,7 @@ void add_policy_cases(Bench &b)
 		es.fixed_point = true;
 		es.max_ratio = 2.0;
 		es.prepare = [op, syn, ctx] {
+			set_event_level(*op, SLUICE_EVENTS_FLOWS);
 			ct_clear(*op);
 			const RunResult r = test_run(op->out_fd(), syn, 1, ctx);
 			if (r.retval != TC_ACT_REDIRECT || ct_count(*op) != 1)
@@ -354,6 +355,26 @@ void add_policy_cases(Bench &b)
 				throw VerifyError(name + ": the established path created CT entries");
 		};
 		est.push_back(std::move(es));
+		// The cost of observability on established flows: the same with
+		// events off (the cases above run at the default level, flows).
+		if (n == 1) {
+			Case eo = est.back();
+			eo.name = "policy/established/1-events-off";
+			eo.what = "as policy/established/1 with event_level = off (default: flows)";
+			eo.max_ratio.reset();
+			eo.prepare = [op, syn, ctx] {
+				set_event_level(*op, SLUICE_EVENTS_OFF);
+				ct_clear(*op);
+				const RunResult r = test_run(op->out_fd(), syn, 1, ctx);
+				if (r.retval != TC_ACT_REDIRECT || ct_count(*op) != 1)
+					throw VerifyError("policy/established: the opening SYN was not allowed");
+			};
+			eo.check_timed = [op, name = eo.name](const RunResult &, uint32_t) {
+				if (ct_count(*op) != 1)
+					throw VerifyError(name + ": the established path created CT entries");
+			};
+			est.push_back(std::move(eo));
+		}
 
 		// ESTABLISHED, MANY FLOWS: 65,536 established connections, ACKs of a
 		// different one every iteration (through the wrapper, as NEW): the
@@ -376,6 +397,7 @@ void add_policy_cases(Bench &b)
 			em.expect_out = delivered(ack, o->b);
 			em.repeat = kNewRepeat;
 			em.prepare = [op, ws, wa, syn, ctx] {
+				set_event_level(*op, SLUICE_EVENTS_FLOWS);
 				ct_clear(*op);
 				ws->reset();
 				const RunResult r = test_run(ws->fd(), syn, kNewRepeat, ctx);
@@ -600,6 +622,7 @@ void add_lb_tc_cases(Bench &b)
 		es.expect_verdict = TC_ACT_REDIRECT;
 		es.expect_out = ack_out;
 		es.prepare = [op, syn, ctx, w0] {
+			set_event_level(*op, SLUICE_EVENTS_FLOWS);
 			ct_clear(*op);
 			w0->reset();
 			const RunResult r = test_run(op->out_fd(), syn, 1, ctx);
@@ -611,6 +634,24 @@ void add_lb_tc_cases(Bench &b)
 				throw VerifyError(name + ": the established path created CT entries");
 		};
 		est.push_back(std::move(es));
+		if (n == 1) {
+			Case eo = est.back();
+			eo.name = "lb/clusterip/established/1-events-off";
+			eo.what = "as lb/clusterip/established/1 with event_level = off (default: flows)";
+			eo.prepare = [op, syn, ctx, w0] {
+				set_event_level(*op, SLUICE_EVENTS_OFF);
+				ct_clear(*op);
+				w0->reset();
+				const RunResult r = test_run(op->out_fd(), syn, 1, ctx);
+				if (r.retval != TC_ACT_REDIRECT || ct_count(*op) != 2)
+					throw VerifyError("lb/clusterip/established: the opening SYN failed");
+			};
+			eo.check_timed = [op, name = eo.name](const RunResult &, uint32_t) {
+				if (ct_count(*op) != 2)
+					throw VerifyError(name + ": the established path created CT entries");
+			};
+			est.push_back(std::move(eo));
+		}
 	}
 	for (Case &c : est)
 		b.add(std::move(c));
