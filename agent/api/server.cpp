@@ -1,4 +1,5 @@
 #include "api/server.h"
+#include "api/bpf_maps.h"
 
 #include <cstring>
 #include <grpcpp/grpcpp.h>
@@ -308,6 +309,14 @@ class AgentService final : public v1::Agent::Service {
                        {"identity", e.identity},
                        {"ips", ips}});
       }
+    } else if (kind.rfind("bpf/", 0) == 0) {
+      // `sluicectl bpf MAP list`: a map's entries, named, columns in
+      // display order.
+      auto rows = bpf_map_rows(a_, kind.substr(4));
+      if (!rows)
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, rows.error());
+      r->set_json(rows->dump());
+      return grpc::Status::OK;
     } else if (kind == "lb" || kind == "loadbalancer") {
       // Read back from the maps (what the datapath sees), one row per
       // frontend: `sluicectl lb list`.

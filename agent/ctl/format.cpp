@@ -357,6 +357,29 @@ std::string lb_text(const nlohmann::json& items) {
   return table(rows);
 }
 
+std::string rows_text(const nlohmann::ordered_json& rows) {
+  if (rows.empty()) return "(no entries)\n";
+  std::vector<std::vector<std::string>> t;
+  std::vector<std::string> head;
+  for (auto it = rows[0].begin(); it != rows[0].end(); ++it) {
+    std::string h = it.key();
+    for (auto& ch : h) ch = char(std::toupper(static_cast<unsigned char>(ch)));
+    head.push_back(h);
+  }
+  t.push_back(head);
+  for (const auto& r : rows) {
+    std::vector<std::string> line;
+    for (auto it = rows[0].begin(); it != rows[0].end(); ++it) {
+      const auto v = r.value(it.key(), nlohmann::ordered_json());
+      line.push_back(v.is_string() ? (v.get<std::string>().empty() ? "-" : v.get<std::string>())
+                     : v.is_null() ? "-"
+                                   : v.dump());
+    }
+    t.push_back(line);
+  }
+  return table(t);
+}
+
 std::string get_text(const std::string& kind, const nlohmann::json& items) {
   std::ostringstream o;
   auto labels = [](const nlohmann::json& l) {

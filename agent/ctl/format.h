@@ -20,6 +20,9 @@ std::string services_text(const nlohmann::json& items);
 std::string endpoint_slices_text(const nlohmann::json& items);
 // `sluicectl lb list`: one row per frontend, its backends below it.
 std::string lb_text(const nlohmann::json& items);
+// Rows of objects as a table: a header of the first row's keys (upper
+// case), in their order; strings unquoted.
+std::string rows_text(const nlohmann::ordered_json& rows);
 std::string ct_text(const v1::CtListReply& r);
 nlohmann::json ct_json(const v1::CtListReply& r);
 // `sluicectl observe`: one aligned line per flow (and its header), or one

@@ -189,6 +189,30 @@ int main(int argc, char** argv) {
                                      : sluice::ctl::lb_text(j));
   });
 
+  // bpftool's view, named: `sluicectl bpf MAP list`.
+  std::string bpf_map;
+  auto* bpf = app.add_subcommand("bpf", "a BPF map's entries with pods and "
+                                        "identity labels (bpftool shows them raw)");
+  bpf->add_option("map", bpf_map,
+                  "ep_ip|ep_if|ipcache|ct|counters|lb_svc (sluice_ prefix optional)")
+      ->required();
+  auto* bpf_list = bpf->add_subcommand("list", "every entry");
+  bpf->require_subcommand(1);
+  bpf_list->add_option("-o,--output", c.output, "text|json")
+      ->check(CLI::IsMember({"text", "json"}));
+  bpf_list->callback([&] {
+    sluice::v1::GetRequest q;
+    q.set_kind("bpf/" + bpf_map);
+    sluice::v1::GetReply r;
+    auto s = connect(c)->Get(rpc_ctx().get(), q, &r);
+    if (!s.ok()) {
+      rc = fail(c, s);
+      return;
+    }
+    auto j = nlohmann::ordered_json::parse(r.json());
+    std::cout << (c.output == "json" ? j.dump(2) + "\n" : sluice::ctl::rows_text(j));
+  });
+
   auto* pol = app.add_subcommand("policy", "NetworkPolicy tools");
   pol->require_subcommand(1);
   auto* tr = pol->add_subcommand(

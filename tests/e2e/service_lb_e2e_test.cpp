@@ -242,6 +242,45 @@ TEST_F(Services, Maglev_RemovingOneBackendOfThreeMovesAboutAThirdOfFlows) {
   EXPECT_GE(kept_survivors, survivors * 95 / 100);
 }
 
+TEST_F(Services, BpfMapsListShowsPodsAndIdentityLabels) {
+  ASSERT_EQ(apply(web()).rc, 0);
+  auto vips = cluster_ips("web");
+  ASSERT_FALSE(vips.empty());
+  EXPECT_EQ(connect(vips[0], 3)["fail"], 0);
+  auto rows = [&](const std::string& map) {
+    auto r = ctl("bpf " + map + " list -o json");
+    EXPECT_EQ(r.rc, 0) << r.out;
+    auto j = json::parse(r.out, nullptr, false);
+    EXPECT_TRUE(j.is_array()) << r.out;
+    return j.is_array() ? j : json::array();
+  };
+  // Endpoints by address: the pod's name and its identity's labels.
+  bool found = false;
+  for (const auto& e : rows("ep_ip"))
+    if (e.value("address", "") == ip_["b"]) {
+      found = true;
+      EXPECT_EQ(e.value("pod", ""), "x/b") << e.dump();
+      EXPECT_NE(e.value("labels", "").find("app=web"), std::string::npos) << e.dump();
+    }
+  EXPECT_TRUE(found);
+  found = false;
+  for (const auto& e : rows("sluice_ipcache"))
+    found |= e.value("prefix", "") == ip_["client"] + "/32" &&
+             e.value("labels", "").find("app=client") != std::string::npos;
+  EXPECT_TRUE(found) << rows("ipcache").dump();
+  // Conntrack names the client pod; counters name their reasons.
+  found = false;
+  for (const auto& e : rows("ct")) found |= e.value("initiatorPod", "") == "x/client";
+  EXPECT_TRUE(found) << rows("ct").dump();
+  found = false;
+  for (const auto& e : rows("counters")) found |= e.value("reason", "") == "forwarded";
+  EXPECT_TRUE(found);
+  EXPECT_NE(ctl("bpf ep_ip list").out.find("x/b"), std::string::npos);
+  auto bad = ctl("bpf nosuchmap list");
+  EXPECT_NE(bad.rc, 0);
+  EXPECT_NE(bad.out.find("map: unsupported value \"nosuchmap\""), std::string::npos) << bad.out;
+}
+
 }  // namespace
 
 // North-south: a node device with sluice_xdp, and a client in a namespace
