@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <sstream>
 #include <thread>
 
 #include "cni_fixture.h"
@@ -240,6 +241,29 @@ TEST_F(Services, Maglev_RemovingOneBackendOfThreeMovesAboutAThirdOfFlows) {
   }
   EXPECT_NEAR(moved / 300.0, 1.0 / 3, 0.1) << before.dump() << after.dump();
   EXPECT_GE(kept_survivors, survivors * 95 / 100);
+}
+
+TEST_F(Services, ObserveShowsAServiceConnectionsFrontendAndBackend) {
+  ASSERT_EQ(apply(web()).rc, 0);
+  auto vips = cluster_ips("web");
+  ASSERT_FALSE(vips.empty());
+  auto j = connect(vips[0], 3);
+  ASSERT_EQ(j["fail"], 0) << j.dump();
+  auto r = ctl("observe --last 500 --type service-xlate -o json");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  int seen = 0;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    auto e = json::parse(line, nullptr, false);
+    if (e.is_discarded() || e.value("frontend", "") != vips[0] + ":80") continue;
+    const std::string be = e.value("backend", "");
+    EXPECT_TRUE(be == ip_["b"] + ":8080" || be == ip_["c"] + ":8080" ||
+                be == ip_["d"] + ":8080")
+        << line;
+    seen++;
+  }
+  // One translation event per new connection (flows level, the default).
+  EXPECT_EQ(seen, 3) << r.out;
 }
 
 TEST_F(Services, BpfMapsListShowsPodsAndIdentityLabels) {
