@@ -177,19 +177,7 @@ __attribute__((noinline)) int sluice_lxc_lb_new(struct sluice_flow *f,
 	be = bpf_map_lookup_elem(&sluice_lb_be, &id);
 	if (!be || be->family != f->family)
 		return SLUICE_DROP_LB_NO_BACKEND;
-	__builtin_memcpy(x->front, f->daddr, 16);
-	__builtin_memcpy(x->back, be->addr, 16);
-	__builtin_memcpy(x->orig_saddr, f->saddr, 16);
-	x->front_port = f->dport;
-	x->back_port = be->port;
-	x->backend_id = id;
-	x->svc_id = svc->svc_id;
-	x->active = 1;
-	x->created = 1;
-	x->hairpin = sluice_addr_eq(be->addr, f->saddr);
-	x->capped = svc->conn_cap != 0;
-	x->affinity = !!(svc->flags & SLUICE_LB_AFFINITY);
-	x->nodeport = 0;
+	sluice_lb_xlate_new(x, f, svc, id, be, 0);
 	return 0;
 }
 

@@ -110,20 +110,32 @@ static __always_inline void sluice_fill_ids(struct sluice_event *ev,
 /* Counts a drop and, at event level >= drops, emits its event. l3 may be
  * NULL when the packet did not parse far enough to have addresses (ports
  * are not known here: use sluice_drop_flow() once the flow is parsed). */
-static __always_inline void sluice_drop(__u32 ifindex, __u32 dir,
-					__u32 reason, __u32 len,
-					const struct sluice_l3 *l3)
+/* Counts the drop; its event record (NULL: events below drops level, or
+ * the ring buffer is full) for the caller to fill and submit. */
+static __always_inline struct sluice_event *
+sluice_drop_begin(__u32 ifindex, __u32 dir, __u32 reason, __u32 len)
 {
 	struct sluice_event *ev;
 
 	sluice_count(dir, reason, len);
 	if (!sluice_events_enabled(SLUICE_EVENTS_DROPS))
-		return;
+		return NULL;
 	ev = sluice_event_begin(SLUICE_EVENT_DROP, ifindex, dir, len);
 	if (!ev)
-		return;
+		return NULL;
 	ev->reason = reason;
 	ev->verdict = SLUICE_VERDICT_DROPPED;
+	return ev;
+}
+
+static __always_inline void sluice_drop(__u32 ifindex, __u32 dir,
+					__u32 reason, __u32 len,
+					const struct sluice_l3 *l3)
+{
+	struct sluice_event *ev = sluice_drop_begin(ifindex, dir, reason, len);
+
+	if (!ev)
+		return;
 	if (l3)
 		sluice_fill_addrs(ev, l3);
 	bpf_ringbuf_submit(ev, 0);
@@ -137,16 +149,10 @@ static __always_inline void sluice_drop_flow(__u32 ifindex, __u32 dir,
 					     const struct sluice_flow *f,
 					     const struct sluice_event_ids *ids)
 {
-	struct sluice_event *ev;
+	struct sluice_event *ev = sluice_drop_begin(ifindex, dir, reason, len);
 
-	sluice_count(dir, reason, len);
-	if (!sluice_events_enabled(SLUICE_EVENTS_DROPS))
-		return;
-	ev = sluice_event_begin(SLUICE_EVENT_DROP, ifindex, dir, len);
 	if (!ev)
 		return;
-	ev->reason = reason;
-	ev->verdict = SLUICE_VERDICT_DROPPED;
 	if (f)
 		sluice_fill_flow(ev, f);
 	if (ids)

@@ -148,6 +148,28 @@ static __always_inline void sluice_lb_xlate_of(struct sluice_lb_xlate *x,
 	x->nodeport = 0;
 }
 
+/* The translation of a new connection of svc (f: the client's packet, as
+ * sent) to backend id at be. */
+static __always_inline void
+sluice_lb_xlate_new(struct sluice_lb_xlate *x, const struct sluice_flow *f,
+		    const struct sluice_lb_svc *svc, __u32 id,
+		    const struct sluice_lb_backend *be, int nodeport)
+{
+	__builtin_memcpy(x->front, f->daddr, 16);
+	__builtin_memcpy(x->back, be->addr, 16);
+	__builtin_memcpy(x->orig_saddr, f->saddr, 16);
+	x->front_port = f->dport;
+	x->back_port = be->port;
+	x->backend_id = id;
+	x->svc_id = svc->svc_id;
+	x->active = 1;
+	x->created = 1;
+	x->hairpin = !nodeport && sluice_addr_eq(be->addr, f->saddr);
+	x->capped = svc->conn_cap != 0;
+	x->affinity = !!(svc->flags & SLUICE_LB_AFFINITY);
+	x->nodeport = nodeport;
+}
+
 /* Is the entry found for a translated packet the connection entry of
  * that translation? Anything else holding the translated tuple (a direct
  * connection of the same client port to the backend, another service's

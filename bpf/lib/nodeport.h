@@ -124,8 +124,9 @@ static __always_inline int sluice_np_drop(struct xdp_md *ctx, __u32 reason)
 }
 
 /* The translated packet f of connection x (x->created: a new pick) is
- * admitted to local backend ep: its ingress policy for the client, then
- * conntrack. The translated tuple may hold an entry already: this
+ * admitted to local backend ep (NULL: looked up here, only when the
+ * connection entry must be made, so established packets pay no endpoint
+ * lookup): its ingress policy for the client, then conntrack. The translated tuple may hold an entry already: this
  * connection's own (only its service entry was lost: made again), or
  * another connection's (a clash: dropped). Returns an XDP verdict. */
 static __always_inline int sluice_np_admit(struct xdp_md *ctx,
@@ -147,6 +148,10 @@ static __always_inline int sluice_np_admit(struct xdp_md *ctx,
 			return sluice_np_drop(ctx, SLUICE_DROP_CT_FULL);
 		return XDP_PASS;
 	}
+	if (!ep)
+		ep = sluice_ep_by_addr(f->family, x->back);
+	if (!ep) /* the backend left this node */
+		return XDP_PASS;
 	sluice_ipcache_get(f->family, f->saddr, &src_id, &src_cidr);
 	if ((ep->flags & SLUICE_EP_INGRESS_ENFORCED) &&
 	    !sluice_policy_allows(ep->ep_id, SLUICE_DIR_INGRESS, f->proto,
@@ -198,19 +203,7 @@ static __always_inline int sluice_np_new(struct xdp_md *ctx,
 	ep = sluice_ep_by_addr(f->family, be->addr);
 	if (!ep)
 		return XDP_PASS;
-	__builtin_memcpy(x->front, f->daddr, 16);
-	__builtin_memcpy(x->back, be->addr, 16);
-	__builtin_memcpy(x->orig_saddr, f->saddr, 16);
-	x->front_port = f->dport;
-	x->back_port = be->port;
-	x->backend_id = id;
-	x->svc_id = svc->svc_id;
-	x->active = 1;
-	x->created = 1;
-	x->hairpin = 0;
-	x->capped = svc->conn_cap != 0;
-	x->affinity = !!(svc->flags & SLUICE_LB_AFFINITY);
-	x->nodeport = 1;
+	sluice_lb_xlate_new(x, f, svc, id, be, 1);
 	if (sluice_xdp_dnat(ctx, f, x->back, x->back_port))
 		return sluice_np_drop(ctx, SLUICE_DROP_LB_NAT_FAILED);
 	return sluice_np_admit(ctx, f, x, ep);
@@ -225,7 +218,6 @@ __attribute__((noinline)) int sluice_xdp_nodeport(struct xdp_md *ctx,
 	struct sluice_ct_key k __attribute__((aligned(8)));
 	struct sluice_ct_hit h = {};
 	struct sluice_lb_xlate *x = sluice_lb_scratch_get();
-	struct sluice_endpoint *ep;
 
 	if (!ctx || !f || !x)
 		return XDP_PASS;
@@ -251,10 +243,7 @@ __attribute__((noinline)) int sluice_xdp_nodeport(struct xdp_md *ctx,
 	 * GC), it is made again here (policy included): without it the pod
 	 * side would take the packet for a plain connection and send the
 	 * replies without reverse NAT. */
-	ep = sluice_ep_by_addr(f->family, x->back);
-	if (!ep)
-		return XDP_PASS;
-	return sluice_np_admit(ctx, f, x, ep);
+	return sluice_np_admit(ctx, f, x, NULL);
 }
 
 #endif

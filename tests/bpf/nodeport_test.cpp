@@ -149,9 +149,11 @@ TEST_F(NodePortTest, LostConnectionEntryIsMadeAgainAndClashesAreDropped) {
   ASSERT_EQ(xdp(tcp(kClient, kNode, 40000, kNodePort)).retval, XDP_PASS);
   // The connection entry is lost (LRU): the client's next packet makes it
   // again, still reverse-NATed, so the pod's replies keep the node address.
-  for (const auto& r : ct_rows())
-    if (r.value.flags & SLUICE_CT_REVNAT)
+  for (const auto& r : ct_rows()) {
+    if (r.value.flags & SLUICE_CT_REVNAT) {
       ASSERT_EQ(map_delete(skel_->maps.sluice_ct, ct_map_key(r.key)), 0);
+    }
+  }
   ASSERT_EQ(rows_with(SLUICE_CT_REVNAT), 0u);
   ASSERT_EQ(xdp(tcp(kClient, kNode, 40000, kNodePort, TCP_ACK)).retval, XDP_PASS);
   EXPECT_EQ(rows_with(SLUICE_CT_REVNAT), 1u);
