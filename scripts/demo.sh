@@ -57,6 +57,8 @@ ip -n "$CLIENT" addr add 198.51.100.7/32 dev veth-client
 ip -n "$CLIENT" link set veth-client up
 ip -n "$NODE" addr add 198.18.20.2/24 dev veth-node0
 ip -n "$NODE" link set veth-node0 up
+# A node's loopback is up (the agent's metrics endpoint listens on it).
+ip -n "$NODE" link set lo up
 ip -n "$NODE" route add 198.51.100.0/24 dev veth-node0
 
 step "Before the agent: both sources get replies"
