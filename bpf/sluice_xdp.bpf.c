@@ -34,7 +34,7 @@ int sluice_xdp(struct xdp_md *ctx)
 		/* Later fragments and what the TC hooks reject go on to them. */
 		if (!sluice_parse_flow(data, data_end, &l3, &f) &&
 		    f.frag != SLUICE_FRAG_LATER)
-			return sluice_xdp_nodeport(ctx, &f);
+			return sluice_xdp_north_south(ctx, &f);
 	}
 	/* Passes are not counted here: the device's rx counters minus the
 	 * drops give them, and a per-CPU increment would cost the pass path

@@ -190,6 +190,10 @@ Result<AgentConfig> parse_config_yaml(const std::string& text,
           auto n = unsigned_in(lkv.second, "lb.maglevTableSize", 1, 1u << 20);
           if (!n) return fail(n.error());
           cfg.lb.maglev_table_size = uint32_t(*n);
+        } else if (lk == "mode") {
+          auto m = scalar(lkv.second, "lb.mode");
+          if (!m) return fail(m.error());
+          cfg.lb.mode = *m;
         } else {
           return fail("unknown key lb." + lk);
         }
@@ -323,6 +327,8 @@ Status validate_config(const AgentConfig& cfg) {
   if (cfg.lb.algorithm != "random" && cfg.lb.algorithm != "maglev")
     return err("lb.algorithm: \"" + cfg.lb.algorithm +
                "\" is not one of random, maglev");
+  if (cfg.lb.mode != "snat" && cfg.lb.mode != "dsr")
+    return err("lb.mode: \"" + cfg.lb.mode + "\" is not one of snat, dsr");
   if (auto s = lb::validate_maglev_table_size(cfg.lb.maglev_table_size,
                                               "lb.maglevTableSize");
       !s)

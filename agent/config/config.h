@@ -39,6 +39,10 @@ struct PolicyConfig {
 struct LbConfig {
   std::string algorithm = "random";   // random | maglev
   uint32_t maglev_table_size = 16381;  // a prime, 251..131071
+  // North-south to backends on other nodes: snat (replies come back
+  // through this node) | dsr (IP-in-IP; the backend's node answers the
+  // client directly). Every node must run the same mode.
+  std::string mode = "snat";
 };
 
 // Flow events (sluice_events ring buffer) and the agent's history of them.

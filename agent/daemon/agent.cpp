@@ -6,9 +6,12 @@
 
 #include <cerrno>
 #include <fstream>
+#include <optional>
 
 #include "api/server.h"
 #include "datapath/conntrack.h"
+#include "datapath/neigh_requests.h"
+#include "endpoint/netlink.h"
 #include "sluice/abi.h"
 
 namespace sluice {
@@ -69,8 +72,9 @@ Status Agent::start() {
   auto xdp = XdpDatapath::load(layout_, cfg_.conntrack.max);
   if (!xdp) return Error{xdp.error()};
   xdp_ = std::move(*xdp);
-  if (auto s = xdp_->set_event_level(
-          uint32_t(event_level_of(cfg_.events.level)));
+  if (auto s = xdp_->set_config(
+          uint32_t(event_level_of(cfg_.events.level)),
+          cfg_.lb.mode == "dsr" ? SLUICE_CFG_LB_DSR : 0);
       !s)
     return s;
   if (auto s = enable_forwarding(cfg_.devices); !s) return s;
@@ -123,8 +127,21 @@ Status Agent::start() {
                        cfg_.conntrack.tcp_closing, cfg_.conntrack.unreplied,
                        cfg_.conntrack.other};
     const uint64_t every = cfg_.conntrack.gc_interval * 5;  // 200 ms ticks
+    // Next hops XDP forwarding asked for (node devices only).
+    const int neigh = xdp_->map_fd(SLUICE_MAP_NP_NEIGH);
+    std::optional<Netlink> nl;
+    if (!cfg_.devices.empty()) {
+      auto n = Netlink::open();
+      if (n) nl.emplace(std::move(*n));
+      else spdlog::warn("neighbour requests: {}", n.error());
+    }
     for (uint64_t tick = 1; !stopping_; tick++) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (nl) {
+        auto r = resolve_neighbour_requests(neigh, *nl);
+        if (!r) spdlog::warn("{}", r.error());
+        else if (*r) spdlog::info("added {} managed neighbour(s) for XDP forwarding", *r);
+      }
       if (tick % every) continue;
       auto n = ct_gc(fd, ct_now_jiffies(), ct_hz(), t, conns, epoch);
       if (!n) {

@@ -6,6 +6,7 @@
 //                [--conntrack-{tcp-established,tcp-closing,unreplied,other}-timeout D]
 //                [--conntrack-gc-interval D] [--policy-endpoint-max-entries N]
 //                [--lb-algorithm random|maglev] [--lb-maglev-table-size P]
+//                [--lb-mode snat|dsr]
 //                [--events-level off|drops|flows|trace] [--events-history N]
 //                [--metrics-enabled true|false] [--metrics-address IP:PORT]
 //   sluice-agent --cleanup [same flags]
@@ -82,6 +83,10 @@ int main(int argc, char** argv) {
   uint32_t maglev_m = 0;
   auto* o_lb_algo = app.add_option("--lb-algorithm", lb_algo,
                                    "default backend selection: random|maglev");
+  std::string lb_mode;
+  auto* o_lb_mode = app.add_option(
+      "--lb-mode", lb_mode,
+      "north-south to other nodes' backends: snat|dsr (IP-in-IP)");
   auto* o_maglev = app.add_option("--lb-maglev-table-size", maglev_m,
                                   "default Maglev table size (a prime)");
   auto* o_pol_max = app.add_option("--policy-endpoint-max-entries", pol_max,
@@ -122,6 +127,7 @@ int main(int argc, char** argv) {
   if (*o_pol_max) cfg.policy.endpoint_max_entries = pol_max;
   if (*o_lb_algo) cfg.lb.algorithm = lb_algo;
   if (*o_maglev) cfg.lb.maglev_table_size = maglev_m;
+  if (*o_lb_mode) cfg.lb.mode = lb_mode;
   if (*o_ev_level) cfg.events.level = ev_level;
   if (*o_ev_hist) cfg.events.history = ev_history;
   if (*o_m_on) cfg.metrics.enabled = metrics_on == "true";

@@ -66,9 +66,10 @@ Status XdpDatapath::attach(const std::vector<std::string>& devices) {
   return {};
 }
 
-Status XdpDatapath::set_event_level(uint32_t level) {
+Status XdpDatapath::set_config(uint32_t event_level, uint32_t flags) {
   sluice_config cfg{};
-  cfg.event_level = level;
+  cfg.event_level = event_level;
+  cfg.flags = flags;
   uint32_t zero = 0;
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_config), &zero, &cfg,
                           BPF_ANY))

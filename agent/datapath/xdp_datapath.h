@@ -39,7 +39,9 @@ class XdpDatapath {
   // unknown devices: they are checked before anything changes.
   Status attach(const std::vector<std::string>& devices);
 
-  Status set_event_level(uint32_t level);
+  // The runtime knobs of both programs (sluice_config: event level, lb
+  // mode flags), written whole.
+  Status set_config(uint32_t event_level, uint32_t flags);
 
   int map_fd(const std::string& name) const;
   ProgramInfo program() const;

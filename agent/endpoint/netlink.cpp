@@ -4,6 +4,8 @@
 #include <linux/if.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -175,6 +177,26 @@ Status Netlink::add_permanent_neighbour(const std::string& dev,
   if (int e = rtnl_neigh_add(sk_, n.get(), NLM_F_CREATE | NLM_F_REPLACE); e < 0)
     return err("link " + dev + ": add neighbour " + ip.str() + ": " +
                nl_err(e));
+  return {};
+}
+
+Status Netlink::add_managed_neighbour(unsigned ifindex, const IpAddr& ip) {
+  // libnl has no setter for NDA_FLAGS_EXT: the message is built here.
+  std::unique_ptr<nl_msg, NlDel<nl_msg, nlmsg_free>> m(nlmsg_alloc_simple(
+      RTM_NEWNEIGH, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE));
+  if (!m) return err("netlink: message alloc failed");
+  ndmsg nd{};
+  nd.ndm_family = uint8_t(ip.family);
+  nd.ndm_ifindex = int(ifindex);
+  nd.ndm_state = NUD_NONE;
+  if (nlmsg_append(m.get(), &nd, sizeof(nd), NLMSG_ALIGNTO) < 0 ||
+      nla_put(m.get(), NDA_DST, int(ip.size()), ip.bytes.data()) < 0 ||
+      nla_put_u32(m.get(), NDA_FLAGS_EXT, NTF_EXT_MANAGED) < 0)
+    return err("netlink: neighbour message too large");
+  // nl_send_sync frees the message and waits for the kernel's answer.
+  if (int e = nl_send_sync(sk_, m.release()); e < 0)
+    return err("ifindex " + std::to_string(ifindex) +
+               ": add managed neighbour " + ip.str() + ": " + nl_err(e));
   return {};
 }
 

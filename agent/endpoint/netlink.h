@@ -41,6 +41,10 @@ class Netlink {
                    const IpAddr* gateway);
   Status add_permanent_neighbour(const std::string& dev, const IpAddr& ip,
                                  const Mac& mac);
+  // A neighbour the kernel resolves and keeps resolved by itself
+  // (NTF_EXT_MANAGED, Linux 5.16): for next hops only XDP uses, which
+  // never trigger resolution on their own.
+  Status add_managed_neighbour(unsigned ifindex, const IpAddr& ip);
 
  private:
   explicit Netlink(nl_sock* s) : sk_(s) {}

@@ -11,13 +11,14 @@
  * which routes it to the pod's veth, where sluice_lxc_in finds the
  * connection and delivers it. The pod's replies are reverse-translated by
  * sluice_lxc_out from the connection entry, exactly like a ClusterIP
- * reply, and leave through the host stack. Backends on other nodes (SNAT
- * or DSR with bpf_fib_lookup) are not built: such a pick is passed on
- * untouched. */
+ * reply, and leave through the host stack. Backends on other nodes:
+ * nodeport_fwd.h (SNAT or DSR); the DSR packets such a node receives are
+ * unwrapped here (sluice_np_decap) and admitted like local ones. */
 #ifndef SLUICE_BPF_NODEPORT_H
 #define SLUICE_BPF_NODEPORT_H
 
 #include "common.h"
+#include "parse.h"
 #include "l4.h"
 #include "ct.h"
 #include "lb.h"
@@ -25,16 +26,11 @@
 #include "ipcache.h"
 #include "policy.h"
 #include "events.h"
+#include "xdp_nat.h"
+#include "nodeport_fwd.h"
 
-static __always_inline __u16 sluice_csum_fold(__s64 s)
-{
-	__u64 c = (__u64)s;
-
-	c = (c & 0xffff) + (c >> 16);
-	c = (c & 0xffff) + (c >> 16);
-	c = (c & 0xffff) + (c >> 16);
-	return (__u16)c;
-}
+/* sluice_xdp_nodeport: the pick is a backend on another node. */
+#define SLUICE_NP_FORWARD 0x100
 
 /* Replaces the 16-bit checksum at off: the words from[] become to[]
  * (n bytes, a multiple of 4). 0 or -1. */
@@ -116,13 +112,6 @@ static __always_inline int sluice_xdp_dnat(struct xdp_md *ctx,
 	return 0;
 }
 
-static __always_inline int sluice_np_drop(struct xdp_md *ctx, __u32 reason)
-{
-	sluice_drop(ctx->ingress_ifindex, SLUICE_DIR_INGRESS, reason,
-		    ctx->data_end - ctx->data, NULL);
-	return XDP_DROP;
-}
-
 /* The translated packet f of connection x (x->created: a new pick) is
  * admitted to local backend ep (NULL: looked up here, only when the
  * connection entry must be made, so established packets pay no endpoint
@@ -143,9 +132,9 @@ static __always_inline int sluice_np_admit(struct xdp_md *ctx,
 	rev = sluice_ct_find(f, &k, &h);
 	if (h.v) {
 		if (!sluice_lb_is_conn_of(&h, x))
-			return sluice_np_drop(ctx, SLUICE_DROP_LB_TUPLE_CLASH);
+			return sluice_np_drop(ctx, f, SLUICE_DROP_LB_TUPLE_CLASH);
 		if (x->created && sluice_ct_svc_recreate(f, &k, now, h.v, x))
-			return sluice_np_drop(ctx, SLUICE_DROP_CT_FULL);
+			return sluice_np_drop(ctx, f, SLUICE_DROP_CT_FULL);
 		return XDP_PASS;
 	}
 	if (!ep)
@@ -156,11 +145,11 @@ static __always_inline int sluice_np_admit(struct xdp_md *ctx,
 	if ((ep->flags & SLUICE_EP_INGRESS_ENFORCED) &&
 	    !sluice_policy_allows(ep->ep_id, SLUICE_DIR_INGRESS, f->proto,
 				  bpf_ntohs(f->dport), src_id, src_cidr, &rule))
-		return sluice_np_drop(ctx, SLUICE_DROP_POLICY_DENY_INGRESS);
+		return sluice_np_drop(ctx, f, SLUICE_DROP_POLICY_DENY_INGRESS);
 	rc = sluice_ct_create(f, &k, rev, now, sluice_ep_epoch_now(), rule,
 			      src_id, ep->identity, NULL, ep, x);
 	if (rc)
-		return sluice_np_drop(ctx, rc);
+		return sluice_np_drop(ctx, f, rc);
 	if (!x->created)
 		return XDP_PASS;
 	if (x->capped)
@@ -193,25 +182,96 @@ static __always_inline int sluice_np_new(struct xdp_md *ctx,
 		return XDP_PASS;
 	rc = sluice_lb_pick(svc, f, &id);
 	if (rc)
-		return sluice_np_drop(ctx, rc);
+		return sluice_np_drop(ctx, f, rc);
 	be = bpf_map_lookup_elem(&sluice_lb_be, &id);
 	if (!be || be->family != f->family)
-		return sluice_np_drop(ctx, SLUICE_DROP_LB_NO_BACKEND);
-	/* A backend on another node: SNAT/DSR not built. Passed untouched,
-	 * the node's stack answers with a reset (nothing listens on the node
-	 * port): a fast failure rather than a silent drop. */
+		return sluice_np_drop(ctx, f, SLUICE_DROP_LB_NO_BACKEND);
+	sluice_lb_xlate_new(x, f, svc, id, be, 1);
 	ep = sluice_ep_by_addr(f->family, be->addr);
 	if (!ep)
-		return XDP_PASS;
-	sluice_lb_xlate_new(x, f, svc, id, be, 1);
+		return SLUICE_NP_FORWARD;
+	sluice_emit_xlate(ctx->ingress_ifindex, SLUICE_DIR_INGRESS,
+			  sluice_xdp_len(ctx), f, be->addr, be->port,
+			  NULL);
 	if (sluice_xdp_dnat(ctx, f, x->back, x->back_port))
-		return sluice_np_drop(ctx, SLUICE_DROP_LB_NAT_FAILED);
+		return sluice_np_drop(ctx, f, SLUICE_DROP_LB_NAT_FAILED);
+	return sluice_np_admit(ctx, f, x, ep);
+}
+
+/* DSR, on the backend's node: an IP-in-IP packet to a local endpoint, sent
+ * by the node that balanced it (nodeport_fwd.h). The outer source is the
+ * frontend address and the IPv4 identification / IPv6 flow label its
+ * port; the inner packet is already translated to the backend. Unwrapped
+ * and admitted like a local north-south connection (the backend's ingress
+ * policy, the connection entry with the frontend), so the pod's replies
+ * are reverse-translated at its hook and go straight to the client.
+ * Anything else in IP-in-IP is not ours: passed. */
+static __noinline int sluice_np_decap(struct xdp_md *ctx,
+				      struct sluice_flow *f)
+{
+	struct sluice_lb_xlate *x = sluice_lb_scratch_get();
+	int olen = f->family == AF_INET ? 20 : 40;
+	const struct sluice_endpoint *ep;
+	struct sluice_l3 l3 = {};
+	__u8 family = f->family;
+	void *data, *end;
+	__be16 tag;
+
+	if (!ctx || !f || !x)
+		return XDP_PASS;
+	if (f->l3_off != ETH_HLEN || f->frag != SLUICE_FRAG_NONE ||
+	    f->l4_off != ETH_HLEN + olen)
+		return XDP_PASS;
+	ep = sluice_ep_by_addr(family, f->daddr);
+	if (!ep)
+		return XDP_PASS;
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	if (family == AF_INET) {
+		struct iphdr *o = data + ETH_HLEN;
+
+		if ((void *)(o + 1) > end)
+			return XDP_PASS;
+		tag = o->id;
+	} else {
+		struct ipv6hdr *o = data + ETH_HLEN;
+
+		if ((void *)(o + 1) > end)
+			return XDP_PASS;
+		__builtin_memcpy(&tag, &o->flow_lbl[1], 2);
+	}
+	__builtin_memcpy(x->front, f->saddr, 16);
+	__builtin_memcpy(x->back, f->daddr, 16);
+	x->front_port = tag;
+	if (sluice_xdp_decap(ctx, olen))
+		return sluice_np_drop(ctx, f, SLUICE_DROP_MALFORMED);
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	__builtin_memset(f, 0, sizeof(*f));
+	if (sluice_parse_l3(data, end, &l3) != SLUICE_PARSE_OK ||
+	    sluice_parse_flow(data, end, &l3, f) || f->family != family ||
+	    f->frag != SLUICE_FRAG_NONE || !sluice_addr_eq(f->daddr, x->back) ||
+	    (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP &&
+	     f->proto != IPPROTO_SCTP))
+		return sluice_np_drop(ctx, NULL, SLUICE_DROP_MALFORMED);
+	__builtin_memcpy(x->orig_saddr, f->saddr, 16);
+	x->back_port = f->dport;
+	x->backend_id = 0;
+	x->svc_id = 0;
+	x->active = 1;
+	x->created = 0;
+	x->hairpin = 0;
+	x->capped = 0;
+	x->affinity = 0;
+	x->nodeport = 1;
 	return sluice_np_admit(ctx, f, x, ep);
 }
 
 /* Service packets arriving on a node device. f: the parsed packet (not a
- * later fragment). Returns an XDP verdict; XDP_PASS for everything that is
- * not north-south service traffic. */
+ * later fragment). Returns an XDP verdict (XDP_PASS for everything that is
+ * not north-south service traffic), or SLUICE_NP_FORWARD: a new
+ * connection whose backend is on another node, translation in
+ * sluice_lb_scratch, for sluice_np_fwd_new. */
 __attribute__((noinline)) int sluice_xdp_nodeport(struct xdp_md *ctx,
 						  struct sluice_flow *f)
 {
@@ -219,10 +279,8 @@ __attribute__((noinline)) int sluice_xdp_nodeport(struct xdp_md *ctx,
 	struct sluice_ct_hit h = {};
 	struct sluice_lb_xlate *x = sluice_lb_scratch_get();
 
+
 	if (!ctx || !f || !x)
-		return XDP_PASS;
-	if (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP &&
-	    f->proto != IPPROTO_SCTP)
 		return XDP_PASS;
 	sluice_ct_find(f, &k, &h);
 	if (!h.v)
@@ -238,7 +296,7 @@ __attribute__((noinline)) int sluice_xdp_nodeport(struct xdp_md *ctx,
 	sluice_lb_xlate_of(x, f, h.v);
 	x->nodeport = 1;
 	if (sluice_xdp_dnat(ctx, f, x->back, x->back_port))
-		return sluice_np_drop(ctx, SLUICE_DROP_LB_NAT_FAILED);
+		return sluice_np_drop(ctx, f, SLUICE_DROP_LB_NAT_FAILED);
 	/* Its connection entry is normally there; if it was lost (LRU,
 	 * GC), it is made again here (policy included): without it the pod
 	 * side would take the packet for a plain connection and send the
@@ -246,4 +304,26 @@ __attribute__((noinline)) int sluice_xdp_nodeport(struct xdp_md *ctx,
 	return sluice_np_admit(ctx, f, x, NULL);
 }
 
+/* Everything north-south, in order: DSR packets for local backends, SNAT
+ * replies, established forwarded connections, then the conntrack path and
+ * new connections. Each step is its own subprogram: their frames stack up
+ * only one deep on the entry's. */
+static __always_inline int sluice_xdp_north_south(struct xdp_md *ctx,
+						  struct sluice_flow *f)
+{
+	int rc;
+
+	if (f->proto == (f->family == AF_INET ? IPPROTO_IPIP : IPPROTO_IPV6))
+		return sluice_np_decap(ctx, f);
+	if (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP &&
+	    f->proto != IPPROTO_SCTP)
+		return XDP_PASS;
+	rc = sluice_np_rev_in(ctx, f);
+	if (rc < 0)
+		rc = sluice_np_fwd_established(ctx, f);
+	if (rc >= 0)
+		return rc;
+	rc = sluice_xdp_nodeport(ctx, f);
+	return rc == SLUICE_NP_FORWARD ? sluice_np_fwd_new(ctx, f) : rc;
+}
 #endif

@@ -45,8 +45,17 @@
 	  "a reply of a service connection whose client or backend endpoint "  \
 	  "was deleted or replaced since it opened")                          \
 	X(LB_NO_ROUTE, 15, "lb-no-route",                                      \
-	  "a reply of a north-south service connection has no route (or too "  \
-	  "small an MTU) back to its client")
+	  "a north-south service packet (to a backend on another node, or a "  \
+	  "reply to the client) has no route, or too small an MTU for a reply")\
+	X(LB_NO_NEIGH, 16, "lb-no-neigh",                                      \
+	  "a north-south service packet's next hop has no resolved MAC "       \
+	  "address yet: the agent resolves it (the client's retry passes)")    \
+	X(LB_MTU_EXCEEDED, 17, "lb-mtu-exceeded",                              \
+	  "a north-south service packet forwarded to another node is larger "  \
+	  "than the route's MTU (DSR adds a 20/40-byte IP-in-IP header)")      \
+	X(LB_SNAT_NO_PORT, 18, "lb-snat-no-port",                              \
+	  "no free SNAT port (61000-65535) toward the chosen backend for a "   \
+	  "new north-south connection")
 
 enum sluice_drop_reason {
 	SLUICE_DROP_NONE = 0,

@@ -108,6 +108,85 @@ struct sluice_lb_affinity {
 	__u32 pad;
 };
 
+/* ---- north-south forwarding to backends on other nodes (XDP) ---------
+ * bpf/lib/nodeport_fwd.h; docs/design-services.md, "North-south to other
+ * nodes". Keys are struct sluice_ct_key (lxc_abi.h) holding a tuple
+ * exactly as it arrives (not canonical). */
+#define SLUICE_MAP_NP_FWD "sluice_np_fwd"
+#define SLUICE_MAP_NP_REV "sluice_np_rev"
+#define SLUICE_MAP_NP_NEIGH "sluice_np_neigh"
+#define SLUICE_NP_FWD_MAX (256u * 1024)
+#define SLUICE_NP_NEIGH_MAX 1024u
+/* SNAT source ports: above Linux's default ip_local_port_range
+ * (32768-60999), so the node's own connections do not collide. */
+#define SLUICE_NP_SNAT_PORT_MIN 61000u
+#define SLUICE_NP_SNAT_PORT_MAX 65535u
+#define SLUICE_NP_SNAT_TRIES 8
+/* Idle times after which a forwarding entry is dead (ns; coarse clock). */
+#define SLUICE_NP_IDLE_CLOSING_NS (10ull * 1000000000ull)
+#define SLUICE_NP_IDLE_DGRAM_NS (60ull * 1000000000ull)
+#define SLUICE_NP_IDLE_TCP_NS (6ull * 3600 * 1000000000ull)
+/* A cached next hop is looked up again after this long. */
+#define SLUICE_NP_HOP_TTL_NS 1000000000ull
+
+/* sluice_config.flags */
+enum sluice_config_flags {
+	/* lb.mode dsr: forward north-south connections to other nodes with
+	 * IP-in-IP, keeping the client's address (else SNAT to the node). */
+	SLUICE_CFG_LB_DSR = 1 << 0,
+};
+
+enum sluice_np_mode {
+	SLUICE_NP_SNAT = 0,
+	SLUICE_NP_DSR = 1,
+};
+
+/* A resolved next hop: what an XDP_TX / redirect needs. */
+struct sluice_np_hop {
+	__u8 smac[6];
+	__u8 dmac[6];
+	__u32 ifindex; /* egress device */
+	__u64 at;      /* bpf_ktime_get_coarse_ns() of the route lookup */
+};
+
+/* sluice_np_fwd value: a north-south connection forwarded to another
+ * node, keyed by the client's tuple (client -> frontend). */
+struct sluice_np_fwd {
+	__u8 back[16];  /* backend address */
+	__u8 snat[16];  /* SNAT: this node's source address; DSR: zero */
+	__be16 back_port;
+	__be16 snat_port; /* SNAT */
+	__u32 backend_id;
+	__u32 svc_id;
+	__u8 mode;    /* enum sluice_np_mode */
+	__u8 closing; /* FIN or RST seen */
+	__u16 pad;
+	__u64 last_seen; /* coarse ns, refreshed at most once a second */
+	struct sluice_np_hop hop; /* toward the backend */
+};
+
+/* sluice_np_rev value: a SNAT connection's replies, keyed by the reply's
+ * tuple (backend -> this node's SNAT address and port). */
+struct sluice_np_rev {
+	__u8 client[16];
+	__u8 front[16]; /* the frontend the client sent to */
+	__be16 client_port;
+	__be16 front_port;
+	__u8 closing;
+	__u8 pad[3];
+	__u64 last_seen;
+	struct sluice_np_hop hop; /* toward the client; ifindex 0: not yet */
+};
+
+/* sluice_np_neigh key: a next hop whose MAC address the kernel has not
+ * resolved; value __u64 bpf_ktime_get_coarse_ns() of the request. */
+struct sluice_np_neigh_key {
+	__u32 ifindex;
+	__u8 family;
+	__u8 pad[3];
+	__u8 addr[16];
+};
+
 /* Hash of a flow for Maglev: the same on every node, so a flow reaching
  * the service through any node picks the same backend. Addresses as four
  * native-endian words (like sluice_ct_swapped), ports in network order. */

@@ -4,8 +4,14 @@
 // programs are loaded over the same maps, as the agent pins them), the
 // backend's ingress policy, and the reply reverse-translated by
 // sluice_lxc_out back to the node address and node port.
-#include <cstring>
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
 
+#include <cstring>
+#include <fstream>
+
+#include "endpoint/netlink.h"
 #include "lxc_fixture.h"
 #include "sluice_xdp.skel.h"
 
@@ -175,6 +181,210 @@ TEST_F(NodePortTest, OtherTrafficPassesUntouchedAndNoBackendDrops) {
   EXPECT_EQ(xdp(tcp(kClient, kNode, 40000, kNodePort)).retval, XDP_DROP);
   EXPECT_EQ(drops(SLUICE_DIR_INGRESS, SLUICE_DROP_LB_NO_BACKEND), 1u);
   EXPECT_EQ(ct_entries(), 0u);
+}
+
+
+// ---- to backends on other nodes: SNAT and DSR --------------------------
+
+constexpr const char* kPeer = "198.18.0.3";  // the other node (next hop)
+constexpr const char* kPeer6 = "2001:db8::3";
+constexpr const char* kRemote = "10.201.0.5";  // a pod on the other node
+constexpr const char* kRemote6 = "fd10:201::5";
+const Mac kPeerMac{0x02, 0, 0, 0, 0, 0x03};
+const Mac kClientMac{0x02, 0, 0, 0, 0, 0x01};
+
+void write_sysctl(const std::string& path, const char* v) {
+  std::ofstream(path) << v;
+}
+
+// The test thread moves into a network namespace of its own with a node
+// device np0 (198.18.0.2/24, 2001:db8::2/64), a route to the other node's
+// pods via kPeer, and resolved neighbours: bpf_fib_lookup in the program
+// sees exactly that. The namespace dies with its last thread reference
+// when TearDown returns the thread home, failed test or not.
+class NodePortFwdTest : public NodePortTest {
+ protected:
+  void SetUp() override {
+    NodePortTest::SetUp();
+    if (HasFatalFailure()) return;
+    home_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(home_, 0);
+    ASSERT_EQ(unshare(CLONE_NEWNET), 0) << strerror(errno);
+    auto nl = sluice::Netlink::open();
+    ASSERT_TRUE(nl) << nl.error();
+    int self = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(self, 0);
+    auto v = nl->create_veth("np0", "np1", self);
+    ::close(self);
+    ASSERT_TRUE(v) << v.error();
+    write_sysctl("/proc/sys/net/ipv6/conf/np0/accept_dad", "0");
+    write_sysctl("/proc/sys/net/ipv4/conf/all/forwarding", "1");
+    write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+    for (const char* d : {"np0", "np1", "lo"}) {
+      auto st = nl->set_up(d);
+      ASSERT_TRUE(st) << st.error();
+    }
+    for (auto [a, len] : {std::pair{kNode, 24}, {kNode6, 64}}) {
+      // The device's own address with its subnet length (host bits set).
+      auto st = nl->add_address("np0", sluice::Cidr{*sluice::IpAddr::parse(a), uint8_t(len)});
+      ASSERT_TRUE(st) << st.error();
+    }
+    auto gw = *sluice::IpAddr::parse(kPeer), gw6 = *sluice::IpAddr::parse(kPeer6);
+    for (auto [dst, via] : {std::pair{"10.201.0.0/16", &gw}, {"fd10:201::/64", &gw6}}) {
+      auto st = nl->add_route("np0", *sluice::Cidr::parse(dst), via);
+      ASSERT_TRUE(st) << st.error();
+    }
+    for (auto [ip, mac] : {std::pair{kPeer, kPeerMac}, {kPeer6, kPeerMac},
+                           {kClient, kClientMac}, {kClient6, kClientMac}}) {
+      auto st = nl->add_permanent_neighbour("np0", *sluice::IpAddr::parse(ip), mac);
+      ASSERT_TRUE(st) << st.error();
+    }
+    auto idx = nl->ifindex("np0");
+    ASSERT_TRUE(idx) << idx.error();
+    ifindex_ = *idx;
+    auto mac = nl->mac("np0");
+    ASSERT_TRUE(mac) << mac.error();
+    node_mac_ = *mac;
+  }
+  void TearDown() override {
+    if (home_ >= 0) {
+      EXPECT_EQ(setns(home_, CLONE_NEWNET), 0);
+      ::close(home_);
+    }
+    NodePortTest::TearDown();
+  }
+  RunResult fwd(const Bytes& f) {
+    return BpfProgRun(xdp_->progs.sluice_xdp).xdp_ingress_ifindex(ifindex_).run(f);
+  }
+  void dsr(bool on) {
+    sluice_config c{};
+    c.flags = on ? SLUICE_CFG_LB_DSR : 0;
+    ASSERT_EQ(map_update(skel_->maps.sluice_config, 0u, c), 0);
+  }
+  static uint16_t sport_of(const Bytes& f, size_t l4) {
+    return uint16_t(f[l4] << 8 | f[l4 + 1]);
+  }
+
+  int home_ = -1;
+  uint32_t ifindex_ = 0;
+  Mac node_mac_{};
+};
+
+TEST_F(NodePortFwdTest, SnatSendsToTheOtherNodeAndReversesTheReply) {
+  nodeport(kNode, kNodePort, 1, {{kRemote, 8080}});
+  RunResult r = fwd(PacketBuilder().eth(kClientMac, node_mac_).ipv4(kClient, kNode)
+                        .tcp(40000, kNodePort, TCP_SYN, 9).payload("hi").build());
+  ASSERT_EQ(r.retval, XDP_TX);
+  const uint16_t sp = sport_of(r.data, 34);
+  EXPECT_GE(sp, SLUICE_NP_SNAT_PORT_MIN);
+  EXPECT_EQ(r.data, PacketBuilder().eth(node_mac_, kPeerMac).ipv4(kNode, kRemote)
+                        .tcp(sp, 8080, TCP_SYN, 9).payload("hi").build());
+  // The next packet takes the same port, and the same backend.
+  r = fwd(PacketBuilder().eth(kClientMac, node_mac_).ipv4(kClient, kNode)
+              .tcp(40000, kNodePort, TCP_ACK, 10, 4).build());
+  ASSERT_EQ(r.retval, XDP_TX);
+  EXPECT_EQ(r.data, PacketBuilder().eth(node_mac_, kPeerMac).ipv4(kNode, kRemote)
+                        .tcp(sp, 8080, TCP_ACK, 10, 4).build());
+  // The backend's reply comes back to the node: from the frontend again.
+  r = fwd(PacketBuilder().eth(kPeerMac, node_mac_).ipv4(kRemote, kNode)
+              .tcp(8080, sp, TCP_SYN | TCP_ACK, 3, 10).payload("yo").build());
+  ASSERT_EQ(r.retval, XDP_TX);
+  EXPECT_EQ(r.data, PacketBuilder().eth(node_mac_, kClientMac).ipv4(kNode, kClient)
+                        .tcp(kNodePort, 40000, TCP_SYN | TCP_ACK, 3, 10).payload("yo").build());
+  // No conntrack entry: this node applies no policy to it.
+  EXPECT_EQ(ct_entries(), 0u);
+}
+
+TEST_F(NodePortFwdTest, SnatIpv6UdpAndDistinctPortsPerClient) {
+  nodeport(kNode6, kNodePort, 1, {{kRemote6, 5353}}, IPPROTO_UDP);
+  RunResult a = fwd(PacketBuilder().eth(kClientMac, node_mac_).ipv6(kClient6, kNode6)
+                        .udp(4000, kNodePort).payload("q").build());
+  RunResult b = fwd(PacketBuilder().eth(kClientMac, node_mac_).ipv6(kClient6, kNode6)
+                        .udp(4001, kNodePort).payload("q").build());
+  ASSERT_EQ(a.retval, XDP_TX);
+  ASSERT_EQ(b.retval, XDP_TX);
+  const uint16_t pa = sport_of(a.data, 54), pb = sport_of(b.data, 54);
+  EXPECT_NE(pa, pb);
+  EXPECT_EQ(a.data, PacketBuilder().eth(node_mac_, kPeerMac).ipv6(kNode6, kRemote6)
+                        .udp(pa, 5353).payload("q").build());
+  RunResult rep = fwd(PacketBuilder().eth(kPeerMac, node_mac_).ipv6(kRemote6, kNode6)
+                          .udp(5353, pb).payload("a").build());
+  ASSERT_EQ(rep.retval, XDP_TX);
+  EXPECT_EQ(rep.data, PacketBuilder().eth(node_mac_, kClientMac).ipv6(kNode6, kClient6)
+                          .udp(kNodePort, 4001).payload("a").build());
+}
+
+TEST_F(NodePortFwdTest, DsrEncapsulatesWithTheFrontendInTheOuterHeader) {
+  dsr(true);
+  nodeport(kNode, kNodePort, 1, {{kRemote, 8080}});
+  RunResult r = fwd(PacketBuilder().eth(kClientMac, node_mac_).ipv4(kClient, kNode)
+                        .tcp(40000, kNodePort, TCP_SYN, 9).payload("hi").build());
+  ASSERT_EQ(r.retval, XDP_TX);
+  Bytes inner = PacketBuilder().ipv4(kClient, kRemote).tcp(40000, 8080, TCP_SYN, 9)
+                    .payload("hi").build();
+  inner.erase(inner.begin(), inner.begin() + 14);
+  EXPECT_EQ(r.data, PacketBuilder().eth(node_mac_, kPeerMac).ipv4(kNode, kRemote)
+                        .ip_id(kNodePort).ip_frag(0, false, true).l4_proto(IPPROTO_IPIP)
+                        .payload(inner).build());
+  EXPECT_EQ(drops(SLUICE_DIR_INGRESS, SLUICE_DROP_LB_MTU_EXCEEDED), 0u);
+}
+
+TEST_F(NodePortFwdTest, DsrIpv6UsesTheFlowLabel) {
+  dsr(true);
+  nodeport(kNode6, kNodePort, 1, {{kRemote6, 8080}});
+  RunResult r = fwd(PacketBuilder().eth(kClientMac, node_mac_).ipv6(kClient6, kNode6)
+                        .tcp(40000, kNodePort, TCP_SYN, 9).build());
+  ASSERT_EQ(r.retval, XDP_TX);
+  Bytes inner = PacketBuilder().ipv6(kClient6, kRemote6).tcp(40000, 8080, TCP_SYN, 9).build();
+  inner.erase(inner.begin(), inner.begin() + 14);
+  Bytes want = PacketBuilder().eth(node_mac_, kPeerMac).ipv6(kNode6, kRemote6)
+                   .l4_proto(IPPROTO_IPV6).payload(inner).build();
+  want[16] = kNodePort >> 8;
+  want[17] = kNodePort & 0xff;
+  EXPECT_EQ(r.data, want);
+}
+
+// The backend's node: the encapsulated packet to its local pod is
+// unwrapped, admitted with the frontend from the outer header, and the
+// pod's reply is reverse-translated to that frontend.
+TEST_F(NodePortFwdTest, DsrBackendNodeUnwrapsAndRepliesAsTheFrontend) {
+  Bytes inner = PacketBuilder().ipv4(kClient, "10.200.0.2").tcp(40000, 8080, TCP_SYN, 9)
+                    .payload("hi").build();
+  inner.erase(inner.begin(), inner.begin() + 14);
+  RunResult r = fwd(PacketBuilder().eth(kPeerMac, node_mac_).ipv4(kPeer, "10.200.0.2")
+                        .ip_id(kNodePort).l4_proto(IPPROTO_IPIP).payload(inner).build());
+  ASSERT_EQ(r.retval, XDP_PASS);
+  EXPECT_EQ(r.data, PacketBuilder().eth(kPeerMac, node_mac_).ipv4(kClient, "10.200.0.2")
+                        .tcp(40000, 8080, TCP_SYN, 9).payload("hi").build());
+  EXPECT_EQ(rows_with(SLUICE_CT_REVNAT), 1u);
+  EXPECT_EQ(rows_with(SLUICE_CT_SVC), 0u);
+  act_as(b_);
+  RunResult rep = out(PacketBuilder().ipv4("10.200.0.2", kClient)
+                          .tcp(8080, 40000, TCP_SYN | TCP_ACK, 3, 10).build());
+  // To the client from the frontend (the other node's address), through
+  // the route this namespace has.
+  EXPECT_EQ(rep.retval, TC_ACT_REDIRECT);
+  EXPECT_EQ(rep.data, PacketBuilder().ipv4(kPeer, kClient)
+                          .tcp(kNodePort, 40000, TCP_SYN | TCP_ACK, 3, 10).build());
+}
+
+TEST_F(NodePortFwdTest, UnresolvedNextHopIsRequestedAndDropped) {
+  auto nl = sluice::Netlink::open();
+  ASSERT_TRUE(nl);
+  auto far = *sluice::IpAddr::parse("198.18.0.9");
+  ASSERT_TRUE(nl->add_route("np0", *sluice::Cidr::parse("10.202.0.0/16"), &far));
+  nodeport(kNode, kNodePort, 1, {{"10.202.0.7", 8080}});
+  RunResult r = fwd(PacketBuilder().eth(kClientMac, node_mac_).ipv4(kClient, kNode)
+                        .tcp(40000, kNodePort, TCP_SYN, 9).build());
+  EXPECT_EQ(r.retval, XDP_DROP);
+  EXPECT_EQ(drops(SLUICE_DIR_INGRESS, SLUICE_DROP_LB_NO_NEIGH), 1u);
+  sluice_np_neigh_key k{};
+  k.ifindex = ifindex_;
+  k.family = AF_INET;
+  std::memcpy(k.addr, far.bytes.data(), 4);
+  uint64_t at = 0;
+  EXPECT_EQ(bpf_map__lookup_elem(xdp_->maps.sluice_np_neigh, &k, sizeof(k), &at,
+                                 sizeof(at), 0), 0);
 }
 
 }  // namespace

@@ -79,6 +79,14 @@ static_assert(offsetof(sluice_ct_value, flags) == 16);
 static_assert(offsetof(sluice_ct_value, src_identity) == 24);
 static_assert(offsetof(sluice_ct_value, ep_epoch) == 32);
 static_assert(offsetof(sluice_ct_value, ends) == 40);
+// North-south forwarding (lb_abi.h): 8-aligned hop, no holes.
+static_assert(sizeof(sluice_np_hop) == 24);
+static_assert(sizeof(sluice_np_fwd) == 80);
+static_assert(offsetof(sluice_np_fwd, last_seen) == 48);
+static_assert(offsetof(sluice_np_fwd, hop) == 56);
+static_assert(sizeof(sluice_np_rev) == 72);
+static_assert(offsetof(sluice_np_rev, hop) == 48);
+static_assert(sizeof(sluice_np_neigh_key) == 24);
 static_assert(SLUICE_COUNTER_IDX(SLUICE_DIR_EGRESS, 1) == SLUICE_REASON_SLOTS + 1);
 static_assert(SLUICE_COUNTERS_MAX == 2 * SLUICE_REASON_SLOTS);
 
