@@ -12,6 +12,7 @@
 
 #include "cni_fixture.h"
 #include "lb_scripts.h"
+#include "sluice/abi.h"
 
 namespace sluice::e2e {
 namespace {
@@ -366,6 +367,89 @@ TEST_F(NodePort, FromANamespaceOutsideTheNodeReachesEveryBackend) {
   j = connect_from_outside("198.18.77.2", 30080, 3);
   EXPECT_EQ(j["fail"], 3) << j.dump();
   EXPECT_GE(drops("policy-deny-ingress"), 1u);
+}
+
+// A backend on another host: the node forwards at XDP. The outside
+// namespace is also the router between the node and that host, which
+// serves the backend address 198.18.79.5 (a test-link address: any
+// routable backend of an EndpointSlice). Every client packet goes in and
+// out of the node's device in XDP; so does every reply (SNAT brings them
+// back).
+class NodePortRemote : public NodePort {
+ protected:
+  void before_start() override {
+    NodePort::before_start();
+    if (HasFatalFailure()) return;
+    remote_ = std::make_unique<Netns>("sl-rn" + sfx_);
+    auto r = sh("ip link add eth1 netns " + outside_->name() + " type veth peer name eth0 netns " +
+                remote_->name());
+    ASSERT_EQ(r.rc, 0) << r.out;
+    // XDP_TX on a veth hands the frame to the peer's NAPI, which a veth
+    // runs only with an XDP program of its own (a NIC needs nothing): the
+    // bench's empty XDP_PASS program.
+    auto x = outside_->exec("ip link set dev eth0 xdpdrv obj " + bin("../bpf/sluice_empty.bpf.o") +
+                            " sec xdp");
+    ASSERT_EQ(x.rc, 0) << x.out;
+    for (const char* c : {"ip addr add 198.18.78.1/24 dev eth1", "ip link set eth1 up",
+                          "sysctl -qw net.ipv4.ip_forward=1", "ethtool -K eth1 tx off",
+                          "ip route add 198.18.79.0/24 via 198.18.78.2"})
+      ASSERT_EQ(outside_->exec(c).rc, 0) << c;
+    for (const char* c : {"ip addr add 198.18.78.2/24 dev eth0", "ip link set eth0 up",
+                          "ip link set lo up", "ip addr add 198.18.79.5/32 dev lo",
+                          "ethtool -K eth0 tx off", "ip route add default via 198.18.78.1"})
+      ASSERT_EQ(remote_->exec(c).rc, 0) << c;
+    // The next hop is an address the node never hears from otherwise, so
+    // the first packet finds it unresolved (lb-no-neigh) and the agent's
+    // managed neighbour entry must fix that.
+    ASSERT_EQ(outside_->exec("ip addr add 198.18.77.3/24 dev eth0").rc, 0);
+    ASSERT_EQ(node_->exec("ip route add 198.18.79.0/24 via 198.18.77.3").rc, 0);
+    std::ofstream(tmp_ + "/server.py") << kLbServer;
+    remote_->exec("sh -c 'timeout 300 python3 " + tmp_ + "/server.py remote 8080 280 "
+                  ">/dev/null 2>&1 &'");
+    bool up = false;
+    for (int i = 0; i < 100 && !up; i++) {
+      up = remote_->exec("ss -Hltn 'sport = :8080' | grep -q 8080").rc == 0;
+      if (!up) std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_TRUE(up) << "server in the remote namespace did not start";
+  }
+  std::string remote_service() {
+    return "apiVersion: v1\nkind: Service\nmetadata: {name: far, namespace: x}\n"
+           "spec: {type: NodePort, ports: [{name: http, port: 80, nodePort: 30081}]}\n"
+           "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: "
+           "{name: far-1, namespace: x, labels: {kubernetes.io/service-name: far}}\n"
+           "addressType: IPv4\nports: [{name: http, port: 8080, protocol: TCP}]\n"
+           "endpoints: [{addresses: [\"198.18.79.5\"]}]\n";
+  }
+  std::unique_ptr<Netns> remote_;
+};
+
+TEST_F(NodePortRemote, SnatForwardsToABackendOnAnotherHostAndBack) {
+  ASSERT_EQ(apply(remote_service()).rc, 0);
+  auto j = connect_from_outside("198.18.77.2", 30081, 20);
+  EXPECT_EQ(j["fail"], 0) << j.dump() << read_file(tmp_ + "/agent.log");
+  EXPECT_EQ(j["counts"].value("remote", 0), 20) << j.dump();
+  // The backend sees the node's address, not the client's (SNAT), with a
+  // port from the SNAT range: a connection held open shows it.
+  outside_->exec("sh -c 'timeout 20 python3 " + tmp_ + "/hold.py 198.18.77.2 30081 6 "
+                 ">/dev/null 2>&1 &'");
+  // The server is dual-stack: the peer reads [::ffff:198.18.77.2]:PORT.
+  int peer_port = 0;
+  std::string seen;
+  for (int i = 0; i < 50 && !peer_port; i++) {
+    seen = remote_->exec("ss -Htn state established '( sport = :8080 )'").out;
+    auto at = seen.find("198.18.77.2]:");
+    if (at != std::string::npos) peer_port = std::atoi(seen.c_str() + at + 13);
+    else std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_GE(peer_port, int(SLUICE_NP_SNAT_PORT_MIN)) << seen;
+  EXPECT_EQ(seen.find("198.18.77.1"), std::string::npos) << seen;
+  // The first packet found the next hop unresolved: dropped with its
+  // reason, and the agent made it a managed neighbour the kernel resolved.
+  EXPECT_GE(drops("lb-no-neigh"), 1u);
+  auto neigh = node_->exec("ip neigh show 198.18.77.3");
+  EXPECT_NE(neigh.out.find("managed"), std::string::npos) << neigh.out;
+  EXPECT_NE(neigh.out.find("lladdr"), std::string::npos) << neigh.out;
 }
 
 }  // namespace sluice::e2e
