@@ -294,9 +294,13 @@ static __noinline int sluice_np_rev_in(struct xdp_md *ctx,
 	struct sluice_ct_key k __attribute__((aligned(8)));
 	struct sluice_np_rev *r;
 	__u64 now;
+	__u16 port;
 	int rc;
 
-	if (!ctx || !f || bpf_ntohs(f->dport) < SLUICE_NP_SNAT_PORT_MIN)
+	if (!ctx || !f)
+		return -1;
+	port = bpf_ntohs(f->dport);
+	if (port < SLUICE_NP_SNAT_PORT_MIN || port > SLUICE_NP_SNAT_PORT_MAX)
 		return -1;
 	sluice_np_key_of(f, &k);
 	r = bpf_map_lookup_elem(&sluice_np_rev, &k);

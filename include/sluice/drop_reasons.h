@@ -54,7 +54,7 @@
 	  "a north-south service packet forwarded to another node is larger "  \
 	  "than the route's MTU (DSR adds a 20/40-byte IP-in-IP header)")      \
 	X(LB_SNAT_NO_PORT, 18, "lb-snat-no-port",                              \
-	  "no free SNAT port (61000-65535) toward the chosen backend for a "   \
+	  "no free SNAT port (1024-29999) toward the chosen backend for a "   \
 	  "new north-south connection")
 
 enum sluice_drop_reason {

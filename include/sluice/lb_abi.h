@@ -117,10 +117,12 @@ struct sluice_lb_affinity {
 #define SLUICE_MAP_NP_NEIGH "sluice_np_neigh"
 #define SLUICE_NP_FWD_MAX (256u * 1024)
 #define SLUICE_NP_NEIGH_MAX 1024u
-/* SNAT source ports: above Linux's default ip_local_port_range
- * (32768-60999), so the node's own connections do not collide. */
-#define SLUICE_NP_SNAT_PORT_MIN 61000u
-#define SLUICE_NP_SNAT_PORT_MAX 65535u
+/* SNAT source ports: below the NodePort range (30000-32767) and Linux's
+ * default ip_local_port_range (32768-60999), so neither the node's own
+ * connections nor node ports collide with a SNAT reply's tuple (a reply is
+ * keyed by backend address and port too). 28,976 ports per backend. */
+#define SLUICE_NP_SNAT_PORT_MIN 1024u
+#define SLUICE_NP_SNAT_PORT_MAX 29999u
 #define SLUICE_NP_SNAT_TRIES 8
 /* Idle times after which a forwarding entry is dead (ns; coarse clock). */
 #define SLUICE_NP_IDLE_CLOSING_NS (10ull * 1000000000ull)

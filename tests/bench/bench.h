@@ -68,6 +68,10 @@ struct Case {
 	// Expected output bytes of one run; nullopt = must equal the input
 	// (non-rewriting paths).
 	std::optional<Bytes> expect_out;
+	// Instead of expect_out: the expected frame given the one run's result,
+	// for paths with a random choice (the backend, a SNAT port) whose
+	// output the function checks and then rebuilds independently.
+	std::function<Bytes(const RunResult &)> expect_out_fn;
 	// The path rewrites the packet but is a fixed point: run once more on
 	// its own output, it returns the same verdict and the same bytes (e.g.
 	// the MAC rewrite of local delivery, which the program never reads).
@@ -149,6 +153,7 @@ void add_prefilter_cases(Bench &b);
 void add_tc_floor_cases(Bench &b); // "tc/empty": the TC floor (policy_cases.cpp)
 void add_policy_cases(Bench &b); // sluice_lxc: new/established/denied x policy size
 void add_lb_tc_cases(Bench &b); // sluice_lxc: ClusterIP new/established x services (policy_cases.cpp)
+void add_lb_xdp_cases(Bench &b); // sluice_xdp: NodePort SNAT/DSR to another node (lb_xdp_cases.cpp)
 void check_restore_facility(); // self-test of restore.h; throws VerifyError
 
 // Printing.

@@ -69,6 +69,7 @@ int main(int argc, char **argv)
 		add_tc_floor_cases(b);
 		add_policy_cases(b);
 		add_lb_tc_cases(b);
+		add_lb_xdp_cases(b); // last: it moves the process into its own netns
 		// Later groups (load balancer) are added here.
 		if (list) {
 			for (const Case &c : b.cases())

@@ -18,9 +18,10 @@ namespace sluice::bench {
 namespace {
 constexpr size_t kPktMax = 2048; // SLUICE_BENCH_PKT_MAX in restore_xdp.bpf.c
 
-struct PktValue {
+struct PktValue { // struct sluice_bench_pkt in restore_xdp.bpf.c
 	uint32_t len;
-	uint32_t pad;
+	uint16_t sport_off;
+	uint16_t sport_base;
 	uint8_t data[kPktMax];
 };
 
@@ -43,10 +44,12 @@ std::shared_ptr<sluice_empty> load_empty()
 }
 } // namespace
 
-std::shared_ptr<Restore> Restore::wrap(int target_fd, const Bytes &frame)
+std::shared_ptr<Restore> Restore::wrap(int target_fd, const Bytes &frame, int sport_off)
 {
 	if (frame.empty() || frame.size() > kPktMax)
 		throw std::runtime_error("restore: frame size out of range");
+	if (sport_off == 0 || (sport_off > 0 && size_t(sport_off) + 2 > frame.size()))
+		throw std::runtime_error("restore: source port outside the frame");
 	std::shared_ptr<Restore> r(new Restore);
 	r->skel_ = sluice_bench_restore__open_and_load();
 	if (!r->skel_)
@@ -55,6 +58,10 @@ std::shared_ptr<Restore> Restore::wrap(int target_fd, const Bytes &frame)
 	PktValue v{};
 	v.len = static_cast<uint32_t>(frame.size());
 	std::memcpy(v.data, frame.data(), frame.size());
+	if (sport_off > 0) {
+		v.sport_off = static_cast<uint16_t>(sport_off);
+		v.sport_base = static_cast<uint16_t>((frame[sport_off] << 8) | frame[sport_off + 1]);
+	}
 	if (bpf_map_update_elem(bpf_map__fd(r->skel_->maps.bench_pkt), &zero, &v, BPF_ANY))
 		throw std::runtime_error(std::string("restore: bench_pkt: ") + std::strerror(errno));
 	if (target_fd < 0)
@@ -68,6 +75,13 @@ std::shared_ptr<Restore> Restore::wrap(int target_fd, const Bytes &frame)
 Restore::~Restore() { sluice_bench_restore__destroy(skel_); }
 
 int Restore::fd() const { return bpf_program__fd(skel_->progs.bench_restore); }
+
+void Restore::reset() const
+{
+	const __u32 zero = 0;
+	if (bpf_map_update_elem(bpf_map__fd(skel_->maps.bench_ctr), &zero, &zero, BPF_ANY))
+		throw std::runtime_error(std::string("restore: bench_ctr: ") + std::strerror(errno));
+}
 
 int Restore::demo_vlan_push_fd() const { return bpf_program__fd(skel_->progs.bench_demo_vlan_push); }
 

@@ -29,9 +29,12 @@ namespace sluice::bench {
 class Restore {
 public:
 	// Loads a fresh wrapper instance (own maps) around target_fd for frame.
-	static std::shared_ptr<Restore> wrap(int target_fd, const Bytes &frame);
+	// sport_off > 0: iteration n also gets source port frame's + n (a new
+	// connection each), counted from reset().
+	static std::shared_ptr<Restore> wrap(int target_fd, const Bytes &frame, int sport_off = -1);
 	~Restore();
 	int fd() const; // the program to time
+	void reset() const;
 	// The demo rewriting program of this instance (pushes a VLAN tag).
 	int demo_vlan_push_fd() const;
 

@@ -39,9 +39,21 @@
 
 struct sluice_bench_pkt {
 	__u32 len;
-	__u32 pad;
+	/* Nonzero: iteration n also writes sport_base + n at this offset (a
+	 * new connection per iteration; the checksum is left stale, which no
+	 * path under test verifies). */
+	__u16 sport_off;
+	__u16 sport_base; /* host order */
 	__u8 data[SLUICE_BENCH_PKT_MAX];
 };
+
+/* Iteration counter for sport_off; Restore::reset() zeroes it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+} bench_ctr SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -78,6 +90,17 @@ int bench_restore(struct xdp_md *ctx)
 		return XDP_ABORTED;
 	if (bpf_xdp_store_bytes(ctx, 0, p->data, len))
 		return XDP_ABORTED;
+	if (p->sport_off) {
+		__u32 *ctr = bpf_map_lookup_elem(&bench_ctr, &zero);
+		__be16 port;
+
+		if (!ctr)
+			return XDP_ABORTED;
+		port = bpf_htons((__u16)(p->sport_base + *ctr));
+		*ctr += 1;
+		if (bpf_xdp_store_bytes(ctx, p->sport_off, &port, sizeof(port)))
+			return XDP_ABORTED;
+	}
 	bpf_tail_call(ctx, &bench_target, 0);
 	return XDP_ABORTED; /* empty slot: fail loudly */
 }

@@ -139,7 +139,7 @@ void Bench::verify(const Case &c)
 		throw VerifyError(c.name + ": verdict " + verdict_name(c.hook, r.retval) + " (" +
 				  std::to_string(r.retval) + "), expected " +
 				  verdict_name(c.hook, c.expect_verdict));
-	const Bytes &want = c.expect_out ? *c.expect_out : c.packet;
+	const Bytes want = c.expect_out_fn ? c.expect_out_fn(r) : c.expect_out ? *c.expect_out : c.packet;
 	if (r.out != want)
 		throw VerifyError(c.name + ": output of one run differs from the expected frame\n  got  " +
 				  hex(r.out) + "\n  want " + hex(want));

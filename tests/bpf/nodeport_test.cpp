@@ -4,14 +4,10 @@
 // programs are loaded over the same maps, as the agent pins them), the
 // backend's ingress policy, and the reply reverse-translated by
 // sluice_lxc_out back to the node address and node port.
-#include <fcntl.h>
-#include <sched.h>
-#include <unistd.h>
-
 #include <cstring>
-#include <fstream>
 
 #include "endpoint/netlink.h"
+#include "fwd_netns.h"
 #include "lxc_fixture.h"
 #include "sluice_xdp.skel.h"
 
@@ -190,67 +186,28 @@ constexpr const char* kPeer = "198.18.0.3";  // the other node (next hop)
 constexpr const char* kPeer6 = "2001:db8::3";
 constexpr const char* kRemote = "10.201.0.5";  // a pod on the other node
 constexpr const char* kRemote6 = "fd10:201::5";
-const Mac kPeerMac{0x02, 0, 0, 0, 0, 0x03};
-const Mac kClientMac{0x02, 0, 0, 0, 0, 0x01};
-
-void write_sysctl(const std::string& path, const char* v) {
-  std::ofstream(path) << v;
-}
+const Mac kPeerMac = FwdNetns::kPeerMac;
+const Mac kClientMac = FwdNetns::kClientMac;
 
 // The test thread moves into a network namespace of its own with a node
-// device np0 (198.18.0.2/24, 2001:db8::2/64), a route to the other node's
-// pods via kPeer, and resolved neighbours: bpf_fib_lookup in the program
-// sees exactly that. The namespace dies with its last thread reference
-// when TearDown returns the thread home, failed test or not.
+// device np0 (tests/lib/fwd_netns.h): bpf_fib_lookup in the program sees
+// exactly that. The namespace dies when TearDown returns the thread home,
+// failed test or not.
 class NodePortFwdTest : public NodePortTest {
  protected:
   void SetUp() override {
     NodePortTest::SetUp();
     if (HasFatalFailure()) return;
-    home_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    home_ = current_netns_fd();
     ASSERT_GE(home_, 0);
-    ASSERT_EQ(unshare(CLONE_NEWNET), 0) << strerror(errno);
-    auto nl = sluice::Netlink::open();
-    ASSERT_TRUE(nl) << nl.error();
-    int self = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    ASSERT_GE(self, 0);
-    auto v = nl->create_veth("np0", "np1", self);
-    ::close(self);
-    ASSERT_TRUE(v) << v.error();
-    write_sysctl("/proc/sys/net/ipv6/conf/np0/accept_dad", "0");
-    write_sysctl("/proc/sys/net/ipv4/conf/all/forwarding", "1");
-    write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
-    for (const char* d : {"np0", "np1", "lo"}) {
-      auto st = nl->set_up(d);
-      ASSERT_TRUE(st) << st.error();
-    }
-    for (auto [a, len] : {std::pair{kNode, 24}, {kNode6, 64}}) {
-      // The device's own address with its subnet length (host bits set).
-      auto st = nl->add_address("np0", sluice::Cidr{*sluice::IpAddr::parse(a), uint8_t(len)});
-      ASSERT_TRUE(st) << st.error();
-    }
-    auto gw = *sluice::IpAddr::parse(kPeer), gw6 = *sluice::IpAddr::parse(kPeer6);
-    for (auto [dst, via] : {std::pair{"10.201.0.0/16", &gw}, {"fd10:201::/64", &gw6}}) {
-      auto st = nl->add_route("np0", *sluice::Cidr::parse(dst), via);
-      ASSERT_TRUE(st) << st.error();
-    }
-    for (auto [ip, mac] : {std::pair{kPeer, kPeerMac}, {kPeer6, kPeerMac},
-                           {kClient, kClientMac}, {kClient6, kClientMac}}) {
-      auto st = nl->add_permanent_neighbour("np0", *sluice::IpAddr::parse(ip), mac);
-      ASSERT_TRUE(st) << st.error();
-    }
-    auto idx = nl->ifindex("np0");
-    ASSERT_TRUE(idx) << idx.error();
-    ifindex_ = *idx;
-    auto mac = nl->mac("np0");
-    ASSERT_TRUE(mac) << mac.error();
-    node_mac_ = *mac;
+    FwdNetns ns;
+    std::string e = enter_fwd_netns(&ns);
+    ASSERT_EQ(e, "");
+    ifindex_ = ns.ifindex;
+    node_mac_ = ns.mac;
   }
   void TearDown() override {
-    if (home_ >= 0) {
-      EXPECT_EQ(setns(home_, CLONE_NEWNET), 0);
-      ::close(home_);
-    }
+    if (home_ >= 0) EXPECT_EQ(leave_netns(home_), 0);
     NodePortTest::TearDown();
   }
   RunResult fwd(const Bytes& f) {
