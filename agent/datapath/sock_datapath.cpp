@@ -154,7 +154,7 @@ Status SockDatapath::attach(const std::string& cgroup) {
       return err(what + ": attach: " + errno_str(errno));
     if (bpf_obj_pin(fd.get(), pin.c_str()))
       return err(what + ": pin link at " + pin + ": " + errno_str(errno));
-    spdlog::info("{}: attached", what);
+    spdlog::debug("{}: attached", what);
     links.push_back(std::move(fd));
   }
   links_ = std::move(links);

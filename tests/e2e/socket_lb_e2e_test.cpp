@@ -242,6 +242,35 @@ TEST_F(SocketLB, ANamespaceTheAgentDoesNotManageIsNotTranslated) {
   EXPECT_EQ(c["counts"], json({{"backend", 10}})) << c.dump();
 }
 
+TEST_F(SocketLB, TheAllowListFollowsCniAddAndDel) {
+  auto entries = [&] {
+    auto j = json::parse(sh("bpftool -j map dump pinned " + bpffs_ + "/maps/sluice_sock_netns").out,
+                         nullptr, false);
+    std::map<uint32_t, uint64_t> by_ep;  // endpoint id (0: the node) -> netns cookie
+    // With -j and BTF, bpftool puts the typed entry under "formatted".
+    if (j.is_array())
+      for (const auto& e : j) {
+        const auto& f = e.contains("formatted") ? e["formatted"] : e;
+        by_ep[f["value"]["ep_id"]] = f["key"];
+      }
+    return by_ep;
+  };
+  auto before = entries();
+  ASSERT_EQ(before.size(), 5u) << "the node and four pods";
+  ASSERT_TRUE(before.count(0));
+  uint64_t client_cookie = 0;
+  for (const auto& e : json::parse(ctl("get endpoints -o json").out, nullptr, false))
+    if (e["metadata"].value("name", "") == "client")
+      client_cookie = before[e.value("endpointID", 0u)];
+  ASSERT_NE(client_cookie, 0u);
+  ASSERT_EQ(cni("DEL", "client").rc, 0);
+  auto after = entries();
+  EXPECT_EQ(after.size(), 4u);
+  for (const auto& [ep, cookie] : after) EXPECT_NE(cookie, client_cookie) << ep;
+  EXPECT_EQ(after[0], before[0]);
+  pods_.erase("client");
+}
+
 TEST_F(SocketLB, RestartKeepsTheLinksAndCleanupRemovesThem) {
   ASSERT_EQ(apply(web_udp()).rc, 0);
   const auto vip = cluster_ips("web")[0];
