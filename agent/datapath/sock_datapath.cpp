@@ -42,16 +42,6 @@ Result<uint64_t> own_netns_cookie() {
   return cookie;
 }
 
-// Where cgroup2 is mounted ("" if nowhere): hybrid hosts (systemd's
-// cgroup v1 layout) have it at /sys/fs/cgroup/unified, not the default.
-std::string cgroup2_mount() {
-  std::ifstream in("/proc/self/mounts");
-  std::string dev, dir, type, rest;
-  while (in >> dev >> dir >> type && std::getline(in, rest))
-    if (type == "cgroup2") return dir;
-  return "";
-}
-
 bool same_value(const sluice_sock_netns& a, const sluice_sock_netns& b) {
   return std::memcmp(&a, &b, sizeof(a)) == 0;
 }
@@ -68,6 +58,14 @@ sluice_sock_netns value_of(const EndpointRecord& r) {
 }
 
 }  // namespace
+
+std::string cgroup2_mount() {
+  std::ifstream in("/proc/self/mounts");
+  std::string dev, dir, type, rest;
+  while (in >> dev >> dir >> type && std::getline(in, rest))
+    if (type == "cgroup2") return dir;
+  return "";
+}
 
 Result<uint64_t> netns_cookie(const std::string& netns_path) {
   if (netns_path.empty()) return own_netns_cookie();
@@ -94,14 +92,11 @@ Result<std::unique_ptr<SockDatapath>> SockDatapath::load(
   dp->layout_ = layout;
   dp->skel_ = sluice_sock__open();
   if (!dp->skel_) return err("open sluice_sock object: " + errno_str(errno));
-  if (bpf_map__set_max_entries(dp->skel_->maps.sluice_ct, ct_max))
-    return err("sluice_sock: conntrack.max " + std::to_string(ct_max) + ": " +
-               errno_str(errno));
-  MapPinner pinner(layout);
-  if (auto s = pinner.prepare(dp->skel_->obj); !s) return Error{s.error()};
-  if (int e = sluice_sock__load(dp->skel_))
-    return err("load sluice_sock (see libbpf log above): " + errno_str(e));
-  if (auto s = pinner.migrate(dp->skel_->obj); !s) return Error{s.error()};
+  if (auto s = load_pinned(dp->skel_->obj, dp->skel_->maps.sluice_ct, ct_max,
+                           layout, "sluice_sock",
+                           [&] { return sluice_sock__load(dp->skel_); });
+      !s)
+    return Error{s.error()};
   return dp;
 }
 

@@ -34,6 +34,11 @@ namespace sluice {
 // entered the namespace: the caller's thread never moves.
 Result<uint64_t> netns_cookie(const std::string& netns_path);
 
+// Where cgroup2 is mounted in this mount namespace ("" if nowhere): hosts
+// with systemd's hybrid layout have it at /sys/fs/cgroup/unified, not at
+// lb.socketLBCgroup's default.
+std::string cgroup2_mount();
+
 class SockDatapath {
  public:
   // Load after sluice_lxc: the shared maps are reused through their pins,

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,7 +23,6 @@ namespace sluice::e2e {
 class Services : public CniE2E {
  protected:
   void SetUp() override {
-    using namespace std::chrono_literals;
     CniE2E::SetUp();
     if (HasFatalFailure()) return;
     std::ofstream(tmp_ + "/server.py") << kLbServer;
@@ -38,19 +38,42 @@ class Services : public CniE2E {
       ip_[p] = v4_of(add_pod(p));
       ASSERT_FALSE(ip_[p].empty()) << p;
     }
-    for (const char* p : {"b", "c", "d"})
-      pods_[p]->exec("sh -c 'timeout 300 python3 " + tmp_ + "/server.py " + p +
-                     " 8080 280 >/dev/null 2>&1 &'");
-    // Python starts slowly on a loaded CI machine: wait (bounded) until
-    // every server listens, or early connections are refused.
-    for (const char* p : {"b", "c", "d"}) {
-      bool up = false;
-      for (int i = 0; i < 100 && !up; i++) {
-        up = pods_[p]->exec("ss -Hltn 'sport = :8080' | grep -q 8080").rc == 0;
-        if (!up) std::this_thread::sleep_for(100ms);
-      }
-      ASSERT_TRUE(up) << "server in pod " << p << " did not start";
+    ASSERT_NO_FATAL_FAILURE(serve_in_backends("server.py", 8080));
+  }
+  // Waits (bounded, 10 s) until `ns` listens on `port`: Python starts
+  // slowly on a loaded CI machine, and early connections would be refused.
+  static bool listening(const Netns& ns, int port, bool udp = false) {
+    using namespace std::chrono_literals;
+    const std::string p = std::to_string(port);
+    for (int i = 0; i < 100; i++) {
+      if (ns.exec(std::string("ss -Hl") + (udp ? "un" : "tn") + " 'sport = :" + p +
+                  "' | grep -q " + p)
+              .rc == 0)
+        return true;
+      std::this_thread::sleep_for(100ms);
     }
+    return false;
+  }
+  // Runs tmp_/SCRIPT NAME PORT 280 (lb_scripts.h servers) in each backend
+  // pod, bounded by timeout, and waits until every one listens.
+  void serve_in_backends(const std::string& script, int port, bool udp = false) {
+    for (const char* p : {"b", "c", "d"})
+      pods_[p]->exec("sh -c 'timeout 300 python3 " + tmp_ + "/" + script + " " + p + " " +
+                     std::to_string(port) + " 280 >/dev/null 2>&1 &'");
+    for (const char* p : {"b", "c", "d"})
+      ASSERT_TRUE(listening(*pods_[p], port, udp)) << script << " in pod " << p << " did not start";
+  }
+  // The service-xlate events `observe --last` holds for FRONTEND (addr:port).
+  std::vector<json> xlate_events(const std::string& frontend) {
+    auto r = ctl("observe --last 1000 --type service-xlate -o json");
+    EXPECT_EQ(r.rc, 0) << r.out;
+    std::vector<json> out;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+      auto e = json::parse(line, nullptr, false);
+      if (!e.is_discarded() && e.value("frontend", "") == frontend) out.push_back(e);
+    }
+    return out;
   }
   CmdResult apply(const std::string& yaml) { return ctl("apply -f - <<'EOF'\n" + yaml + "EOF"); }
   // The service's cluster IPs from `sluicectl get services -o json`.

@@ -170,21 +170,16 @@ TEST_F(Services, ObserveShowsAServiceConnectionsFrontendAndBackend) {
   ASSERT_FALSE(vips.empty());
   auto j = connect(vips[0], 3);
   ASSERT_EQ(j["fail"], 0) << j.dump();
-  auto r = ctl("observe --last 500 --type service-xlate -o json");
-  ASSERT_EQ(r.rc, 0) << r.out;
   int seen = 0;
-  std::istringstream lines(r.out);
-  for (std::string line; std::getline(lines, line);) {
-    auto e = json::parse(line, nullptr, false);
-    if (e.is_discarded() || e.value("frontend", "") != vips[0] + ":80") continue;
+  for (const auto& e : xlate_events(vips[0] + ":80")) {
     const std::string be = e.value("backend", "");
     EXPECT_TRUE(be == ip_["b"] + ":8080" || be == ip_["c"] + ":8080" ||
                 be == ip_["d"] + ":8080")
-        << line;
+        << e.dump();
     seen++;
   }
   // One translation event per new connection (flows level, the default).
-  EXPECT_EQ(seen, 3) << r.out;
+  EXPECT_EQ(seen, 3);
 }
 
 TEST_F(Services, BpfMapsListShowsPodsAndIdentityLabels) {

@@ -12,20 +12,13 @@
 #include <sstream>
 #include <thread>
 
+#include "datapath/sock_datapath.h"
 #include "service_fixture.h"
 
 namespace sluice::e2e {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string cgroup2_root() {
-  std::ifstream in("/proc/self/mounts");
-  std::string dev, dir, type, rest;
-  while (in >> dev >> dir >> type && std::getline(in, rest))
-    if (type == "cgroup2") return dir;
-  return "";
-}
 
 const char* const kHooks[] = {"connect4",  "connect6",     "sendmsg4",
                               "sendmsg6",  "recvmsg4",     "recvmsg6",
@@ -34,7 +27,7 @@ const char* const kHooks[] = {"connect4",  "connect6",     "sendmsg4",
 class SocketLB : public Services {
  protected:
   void before_start() override {
-    cgroup_ = cgroup2_root();
+    cgroup_ = cgroup2_mount();
     ASSERT_FALSE(cgroup_.empty()) << "no cgroup2 mounted";
     extra_args_ = {"--lb-socket-lb", "true", "--lb-socket-lb-cgroup", cgroup_};
   }
@@ -43,17 +36,7 @@ class SocketLB : public Services {
     if (HasFatalFailure()) return;
     std::ofstream(tmp_ + "/udp_server.py") << kLbUdpServer;
     std::ofstream(tmp_ + "/probe.py") << kSockProbe;
-    for (const char* p : {"b", "c", "d"})
-      pods_[p]->exec("sh -c 'timeout 300 python3 " + tmp_ + "/udp_server.py " + p +
-                     " 8053 280 >/dev/null 2>&1 &'");
-    for (const char* p : {"b", "c", "d"}) {
-      bool up = false;
-      for (int i = 0; i < 100 && !up; i++) {
-        up = pods_[p]->exec("ss -Hlun 'sport = :8053' | grep -q 8053").rc == 0;
-        if (!up) std::this_thread::sleep_for(100ms);
-      }
-      ASSERT_TRUE(up) << "UDP server in pod " << p << " did not start";
-    }
+    ASSERT_NO_FATAL_FAILURE(serve_in_backends("udp_server.py", 8053, true));
   }
   // web (TCP 80 -> http) plus dns (UDP 53 -> 8053), dual stack.
   std::string web_udp() {
@@ -144,22 +127,17 @@ TEST_F(SocketLB, ClusterIP_TCPReachesEveryBackendWithoutPerPacketNAT) {
   EXPECT_GE(ct.direct, 3) << ct.dump;
   // observe still tells which frontend each connection was given to: one
   // translation per socket, from the client pod.
-  auto r = ctl("observe --last 1000 --type service-xlate -o json");
-  ASSERT_EQ(r.rc, 0) << r.out;
   int seen = 0;
-  std::istringstream lines(r.out);
-  for (std::string line; std::getline(lines, line);) {
-    auto e = json::parse(line, nullptr, false);
-    if (e.is_discarded() || e.value("frontend", "") != host_port(vips[0], 80)) continue;
+  for (const auto& e : xlate_events(host_port(vips[0], 80))) {
     const std::string be = e.value("backend", "");
     EXPECT_TRUE(be == ip_["b"] + ":8080" || be == ip_["c"] + ":8080" ||
                 be == ip_["d"] + ":8080")
-        << line;
-    EXPECT_EQ(e.value("src_ip", ""), ip_["client"]) << line;
-    EXPECT_EQ(e.value("src_pod", ""), "x/client") << line;
+        << e.dump();
+    EXPECT_EQ(e.value("src_ip", ""), ip_["client"]) << e.dump();
+    EXPECT_EQ(e.value("src_pod", ""), "x/client") << e.dump();
     seen++;
   }
-  EXPECT_EQ(seen, 120) << r.out;  // 60 IPv4 and 60 IPv4-mapped
+  EXPECT_EQ(seen, 120);  // 60 IPv4 and 60 IPv4-mapped
 }
 
 TEST_F(SocketLB, UDP_RepliesComeFromTheServiceAddress) {
@@ -222,12 +200,7 @@ TEST_F(SocketLB, ANamespaceTheAgentDoesNotManageIsNotTranslated) {
     for (const char* name : {"frontend 80", "backend 8080"})
       ns.exec("sh -c 'timeout 60 python3 " + tmp_ + "/server.py " + name +
               " 50 >/dev/null 2>&1 &'");
-    bool up = false;
-    for (int i = 0; i < 100 && !up; i++) {
-      up = ns.exec("sh -c \"ss -Hltn | grep -q ':80 ' && ss -Hltn | grep -q ':8080 '\"").rc == 0;
-      if (!up) std::this_thread::sleep_for(100ms);
-    }
-    ASSERT_TRUE(up) << ns.name();
+    ASSERT_TRUE(listening(ns, 80) && listening(ns, 8080)) << ns.name();
   };
   // Not made by CNI: the agent never listed it.
   Netns other("sl-cq" + sfx_);
