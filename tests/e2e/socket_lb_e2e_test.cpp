@@ -169,6 +169,60 @@ TEST_F(SocketLB, UDP_RepliesComeFromTheServiceAddress) {
   EXPECT_GE(ct.direct, 3) << ct.dump;
 }
 
+TEST_F(SocketLB, Selection_WeightsAffinityAndMaglevAsOnTheTCPath) {
+  // Weights: the same slots sluice_lxc draws from.
+  ASSERT_EQ(apply(web(", annotations: {sluice.io/backend-weights: \"" + ip_["b"] + "=900," +
+                      ip_["c"] + "=100," + ip_["d"] + "=0\"}"))
+                .rc,
+            0);
+  const auto vip = cluster_ips("web")[0];
+  auto w = probe(*pods_["client"], "tcp", vip, 80, 2000);
+  EXPECT_EQ(w["fail"], 0) << w.dump();
+  const double b = w["counts"].value("b", 0), c = w["counts"].value("c", 0);
+  EXPECT_NEAR(b / (b + c), 0.9, 0.03) << w.dump();
+  EXPECT_EQ(w["counts"].value("d", 0), 0) << w.dump();
+  // Maglev: the socket cookie stands in for the source port, so one pod's
+  // sockets still spread over the table.
+  ASSERT_EQ(apply(web(", annotations: {sluice.io/lb-algorithm: maglev, "
+                      "sluice.io/maglev-table-size: \"1021\"}"))
+                .rc,
+            0);
+  auto m = probe(*pods_["client"], "tcp", vip, 80, 60);
+  EXPECT_EQ(m["fail"], 0) << m.dump();
+  for (const char* p : {"b", "c", "d"})
+    EXPECT_GT(m["counts"].value(p, 0), 0) << "maglev never picked " << p << ": " << m.dump();
+  // ClientIP affinity: one backend for every connection of the client.
+  ASSERT_EQ(apply(web("", ", sessionAffinity: ClientIP")).rc, 0);
+  auto a = probe(*pods_["client"], "tcp", vip, 80, 40);
+  EXPECT_EQ(a["fail"], 0) << a.dump();
+  EXPECT_EQ(a["counts"].size(), 1u) << a.dump();
+  EXPECT_EQ(conntrack(8080).translated, 0);
+}
+
+TEST_F(SocketLB, WhatTheSocketPathCannotServeIsLeftToTheTCPath) {
+  // A connection cap is counted from conntrack service entries: capped
+  // services are translated by sluice_lxc, and the cap holds.
+  ASSERT_EQ(apply(web(", annotations: {sluice.io/max-connections-per-backend: \"2\"}", "",
+                      false) +
+                  "---\n" + slice({{"b", "{ready: true}"}}))
+                .rc,
+            0);
+  const auto vip = cluster_ips("web")[0];
+  for (int i : {1, 2})
+    pods_["client"]->exec("sh -c 'python3 " + tmp_ + "/hold.py " + vip + " 80 3 > " + tmp_ +
+                          "/hold" + std::to_string(i) + ".out 2>&1 &'");
+  std::this_thread::sleep_for(800ms);
+  EXPECT_EQ(probe(*pods_["client"], "tcp", vip, 80, 1)["fail"], 1);
+  EXPECT_GE(drops("lb-backends-at-cap"), 1u);
+  EXPECT_GT(conntrack(8080).translated, 0) << "capped service not on the TC path";
+  // No ready backend: refused at once by sluice_lxc, with its drop reason.
+  ASSERT_EQ(apply(slice({{"b", "{ready: false}"}})).rc, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(probe(*pods_["client"], "tcp", vip, 80, 3)["fail"], 3);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_GE(drops("lb-no-backend"), 3u);
+}
+
 TEST_F(SocketLB, TheNodeItselfReachesEveryBackend) {
   ASSERT_EQ(apply(web_udp()).rc, 0);
   const auto vip = cluster_ips("web")[0];
