@@ -199,6 +199,22 @@ TEST_F(SocketLB, Selection_WeightsAffinityAndMaglevAsOnTheTCPath) {
   EXPECT_EQ(conntrack(8080).translated, 0);
 }
 
+TEST_F(SocketLB, Hairpin_ABackendThatPicksItselfStaysInItsNamespace) {
+  ASSERT_EQ(apply(web()).rc, 0);
+  const auto vip = cluster_ips("web")[0];
+  auto j = probe(*pods_["b"], "tcp", vip, 80, 30);
+  EXPECT_EQ(j["fail"], 0) << j.dump();
+  EXPECT_GT(j["counts"].value("b", 0), 0) << j.dump();  // itself, over its loopback
+  EXPECT_EQ(j["peers"], json::array({host_port(vip, 80)})) << j.dump();
+  // No hairpin translation at TC: nothing in conntrack names b's own
+  // address at both ends or the hairpin source.
+  auto ct = json::parse(ctl("ct list -o json").out, nullptr, false);
+  for (const auto& e : ct) {
+    EXPECT_EQ(e.value("nat", ""), "") << e.dump();
+    EXPECT_EQ(e.value("src", "").rfind("169.254.42.1:", 0), std::string::npos) << e.dump();
+  }
+}
+
 TEST_F(SocketLB, WhatTheSocketPathCannotServeIsLeftToTheTCPath) {
   // A connection cap is counted from conntrack service entries: capped
   // services are translated by sluice_lxc, and the cap holds.
