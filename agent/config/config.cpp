@@ -38,6 +38,14 @@ Result<std::vector<std::string>> string_list(const YAML::Node& n,
   return out;
 }
 
+Result<bool> boolean(const YAML::Node& n, const std::string& field) {
+  auto s = scalar(n, field);
+  if (!s) return Error{s.error()};
+  if (*s != "true" && *s != "false")
+    return err(field + ": \"" + *s + "\" is not true or false");
+  return *s == "true";
+}
+
 Result<uint64_t> unsigned_in(const YAML::Node& n, const std::string& field,
                              uint64_t lo, uint64_t hi) {
   auto s = scalar(n, field);
@@ -194,6 +202,14 @@ Result<AgentConfig> parse_config_yaml(const std::string& text,
           auto m = scalar(lkv.second, "lb.mode");
           if (!m) return fail(m.error());
           cfg.lb.mode = *m;
+        } else if (lk == "socketLB") {
+          auto b = boolean(lkv.second, "lb.socketLB");
+          if (!b) return fail(b.error());
+          cfg.lb.socket_lb = *b;
+        } else if (lk == "socketLBCgroup") {
+          auto c = scalar(lkv.second, "lb.socketLBCgroup");
+          if (!c) return fail(c.error());
+          cfg.lb.socket_lb_cgroup = *c;
         } else {
           return fail("unknown key lb." + lk);
         }
@@ -221,9 +237,9 @@ Result<AgentConfig> parse_config_yaml(const std::string& text,
         auto m = scalar(mkv.second, "metrics." + mk);
         if (!m) return fail(m.error());
         if (mk == "enabled") {
-          if (*m != "true" && *m != "false")
-            return fail("metrics.enabled: \"" + *m + "\" is not true or false");
-          cfg.metrics.enabled = *m == "true";
+          auto b = boolean(mkv.second, "metrics.enabled");
+          if (!b) return fail(b.error());
+          cfg.metrics.enabled = *b;
         } else if (mk == "address") {
           cfg.metrics.address = *m;
         } else {
@@ -333,6 +349,9 @@ Status validate_config(const AgentConfig& cfg) {
                                               "lb.maglevTableSize");
       !s)
     return s;
+  if (cfg.lb.socket_lb_cgroup.empty() || cfg.lb.socket_lb_cgroup[0] != '/')
+    return err("lb.socketLBCgroup: must be an absolute path, got \"" +
+               cfg.lb.socket_lb_cgroup + "\"");
   if (event_level_of(cfg.events.level) < 0)
     return err("events.level: \"" + cfg.events.level +
                "\" is not one of off, drops, flows, trace");

@@ -43,6 +43,14 @@ struct LbConfig {
   // through this node) | dsr (IP-in-IP; the backend's node answers the
   // client directly). Every node must run the same mode.
   std::string mode = "snat";
+  // Socket-level balancing (sluice_sock): connect/sendmsg to a ClusterIP
+  // from this node's pods and the node itself get the backend at the
+  // socket, so their packets need no NAT. Off by default: the TC path
+  // carries every feature (caps, rejects, drop reasons for every packet),
+  // the socket path only what it can serve identically, and its hooks see
+  // every socket under the cgroup (docs/design-services.md, "Socket LB").
+  bool socket_lb = false;
+  std::string socket_lb_cgroup = "/sys/fs/cgroup";  // cgroup v2 directory
 };
 
 // Flow events (sluice_events ring buffer) and the agent's history of them.

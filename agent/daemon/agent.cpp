@@ -96,6 +96,7 @@ Status Agent::start() {
       cfg_.policy.endpoint_max_entries);
   if (auto s = policy_->sync(); !s) return Error{s.error()};
   if (auto s = start_lb(); !s) return s;
+  if (auto s = start_socket_lb(); !s) return s;
 
   // Desired state reaches the maps before the (new) program is attached.
   auto deny = DenyMaps::open({xdp_->map_fd(SLUICE_MAP_PF_V4),
@@ -197,12 +198,30 @@ Status Agent::start_lb() {
   return {};
 }
 
+// After start_lb: the hooks translate from the load balancer's maps, which
+// must hold the desired state before a socket can be sent anywhere by them.
+Status Agent::start_socket_lb() {
+  if (!cfg_.lb.socket_lb) return SockDatapath::detach(layout_);
+  auto sock = SockDatapath::load(layout_, cfg_.conntrack.max);
+  if (!sock) return Error{sock.error()};
+  sock_ = std::move(*sock);
+  sock_netns_ = std::make_unique<SockNetns>(sock_->map_fd(SLUICE_MAP_SOCK_NETNS));
+  if (auto s = sock_netns_->sync(endpoints_->list()); !s) return s;
+  if (auto s = sock_->attach(cfg_.lb.socket_lb_cgroup); !s) return s;
+  spdlog::info("socket LB: attached to {} ({} links)", cfg_.lb.socket_lb_cgroup,
+               sock_->link_ids().size());
+  return {};
+}
+
 Status Agent::reconcile() {
   if (auto s = endpoints_->refresh_identities(); !s) return s;
   if (auto s = policy_->sync(); !s) return Error{s.error()};
   // Backends follow endpoints too: a selector's pods are known by the
   // addresses of local endpoints.
   if (auto s = lb_->sync(); !s) return Error{s.error()};
+  // A pod's sockets are translated from its CNI ADD to its DEL.
+  if (sock_netns_)
+    if (auto s = sock_netns_->sync(endpoints_->list()); !s) return s;
   return {};
 }
 

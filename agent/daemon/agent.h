@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "datapath/bpffs.h"
 #include "datapath/lxc_datapath.h"
+#include "datapath/sock_datapath.h"
 #include "datapath/xdp_datapath.h"
 #include "endpoint/ipam.h"
 #include "endpoint/manager.h"
@@ -70,6 +71,7 @@ class Agent {
 
  private:
   Status start_lb();
+  Status start_socket_lb();
 
   AgentConfig cfg_;
   BpffsLayout layout_;
@@ -82,6 +84,8 @@ class Agent {
   std::unique_ptr<EndpointManager> endpoints_;
   std::unique_ptr<PolicyEngine> policy_;
   std::unique_ptr<LbEngine> lb_;
+  std::unique_ptr<SockDatapath> sock_;     // lb.socketLB only
+  std::unique_ptr<SockNetns> sock_netns_;  // lb.socketLB only
   std::unique_ptr<DenyMaps> deny_maps_;
   std::unique_ptr<Prefilter> prefilter_;
   std::unique_ptr<Observer> events_;

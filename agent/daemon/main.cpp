@@ -7,6 +7,7 @@
 //                [--conntrack-gc-interval D] [--policy-endpoint-max-entries N]
 //                [--lb-algorithm random|maglev] [--lb-maglev-table-size P]
 //                [--lb-mode snat|dsr]
+//                [--lb-socket-lb true|false] [--lb-socket-lb-cgroup DIR]
 //                [--events-level off|drops|flows|trace] [--events-history N]
 //                [--metrics-enabled true|false] [--metrics-address IP:PORT]
 //   sluice-agent --cleanup [same flags]
@@ -89,6 +90,12 @@ int main(int argc, char** argv) {
       "north-south to other nodes' backends: snat|dsr (IP-in-IP)");
   auto* o_maglev = app.add_option("--lb-maglev-table-size", maglev_m,
                                   "default Maglev table size (a prime)");
+  std::string socket_lb, socket_lb_cgroup;
+  auto* o_sock_lb = app.add_option("--lb-socket-lb", socket_lb,
+                                   "socket-level ClusterIP balancing: true|false")
+                        ->check(CLI::IsMember({"true", "false"}));
+  auto* o_sock_lb_cg = app.add_option("--lb-socket-lb-cgroup", socket_lb_cgroup,
+                                      "cgroup v2 directory of the socket hooks");
   auto* o_pol_max = app.add_option("--policy-endpoint-max-entries", pol_max,
                                    "policy map entries per endpoint");
   std::string ev_level, metrics_addr, metrics_on;
@@ -128,6 +135,8 @@ int main(int argc, char** argv) {
   if (*o_lb_algo) cfg.lb.algorithm = lb_algo;
   if (*o_maglev) cfg.lb.maglev_table_size = maglev_m;
   if (*o_lb_mode) cfg.lb.mode = lb_mode;
+  if (*o_sock_lb) cfg.lb.socket_lb = socket_lb == "true";
+  if (*o_sock_lb_cg) cfg.lb.socket_lb_cgroup = socket_lb_cgroup;
   if (*o_ev_level) cfg.events.level = ev_level;
   if (*o_ev_hist) cfg.events.history = ev_history;
   if (*o_m_on) cfg.metrics.enabled = metrics_on == "true";

@@ -23,12 +23,24 @@ unsigned link_ifindex(const bpf_link_info& li) {
 Result<UniqueFd> reuse_pinned_link(const std::string& pin, uint32_t link_type,
                                    unsigned ifindex, int prog_fd,
                                    const std::string& what) {
+  return reuse_pinned_link(
+      pin,
+      [&](const bpf_link_info& li) {
+        return li.type == link_type && link_ifindex(li) == ifindex;
+      },
+      prog_fd, what);
+}
+
+Result<UniqueFd> reuse_pinned_link(
+    const std::string& pin,
+    const std::function<bool(const bpf_link_info&)>& matches, int prog_fd,
+    const std::string& what) {
   UniqueFd old(bpf_obj_get(pin.c_str()));
   if (!old.valid()) return UniqueFd();
   bpf_link_info li{};
   uint32_t len = sizeof(li);
-  const bool same = bpf_obj_get_info_by_fd(old.get(), &li, &len) == 0 &&
-                    li.type == link_type && link_ifindex(li) == ifindex;
+  const bool same =
+      bpf_obj_get_info_by_fd(old.get(), &li, &len) == 0 && matches(li);
   if (same) {
     if (bpf_link_update(old.get(), prog_fd, nullptr))
       return err(what + ": update pinned link " + pin + ": " +

@@ -16,14 +16,11 @@ Result<std::unique_ptr<LxcDatapath>> LxcDatapath::load(
   dp->layout_ = layout;
   dp->skel_ = sluice_lxc__open();
   if (!dp->skel_) return err("open sluice_lxc object: " + errno_str(errno));
-  if (bpf_map__set_max_entries(dp->skel_->maps.sluice_ct, sizes.ct_max))
-    return err("sluice_lxc: conntrack.max " + std::to_string(sizes.ct_max) +
-               ": " + errno_str(errno));
-  MapPinner pinner(layout);
-  if (auto s = pinner.prepare(dp->skel_->obj); !s) return Error{s.error()};
-  if (int e = sluice_lxc__load(dp->skel_))
-    return err("load sluice_lxc (see libbpf log above): " + errno_str(e));
-  if (auto s = pinner.migrate(dp->skel_->obj); !s) return Error{s.error()};
+  if (auto s = load_pinned(dp->skel_->obj, dp->skel_->maps.sluice_ct,
+                           sizes.ct_max, layout, "sluice_lxc",
+                           [&] { return sluice_lxc__load(dp->skel_); });
+      !s)
+    return Error{s.error()};
   return dp;
 }
 

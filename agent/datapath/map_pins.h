@@ -9,6 +9,7 @@
 
 #include <bpf/libbpf.h>
 
+#include <cerrno>
 #include <string>
 #include <vector>
 
@@ -39,5 +40,23 @@ class MapPinner {
   BpffsLayout layout_;
   std::vector<Aside> aside_;
 };
+
+// Loads an opened object with `load` (its skeleton's __load) so that every
+// map reuses or migrates its pin. `ct` is the object's sluice_ct, which
+// sluice_lxc, sluice_xdp and sluice_sock all declare and share by pin: it is
+// sized to conntrack.max first. `name` names the object in errors.
+template <typename Load>
+Status load_pinned(bpf_object* obj, bpf_map* ct, uint32_t ct_max,
+                   const BpffsLayout& layout, const std::string& name,
+                   Load load) {
+  if (bpf_map__set_max_entries(ct, ct_max))
+    return err(name + ": conntrack.max " + std::to_string(ct_max) + ": " +
+               errno_str(errno));
+  MapPinner pinner(layout);
+  if (auto s = pinner.prepare(obj); !s) return s;
+  if (int e = load())
+    return err("load " + name + " (see libbpf log above): " + errno_str(e));
+  return pinner.migrate(obj);
+}
 
 }  // namespace sluice

@@ -22,14 +22,11 @@ Result<std::unique_ptr<XdpDatapath>> XdpDatapath::load(
   dp->layout_ = layout;
   dp->skel_ = sluice_xdp__open();
   if (!dp->skel_) return err("open sluice_xdp object: " + errno_str(errno));
-  if (bpf_map__set_max_entries(dp->skel_->maps.sluice_ct, ct_max))
-    return err("sluice_xdp: conntrack.max " + std::to_string(ct_max) + ": " +
-               errno_str(errno));
-  MapPinner pinner(layout);
-  if (auto s = pinner.prepare(dp->skel_->obj); !s) return Error{s.error()};
-  if (int e = sluice_xdp__load(dp->skel_))
-    return err("load sluice_xdp (see libbpf log above): " + errno_str(e));
-  if (auto s = pinner.migrate(dp->skel_->obj); !s) return Error{s.error()};
+  if (auto s = load_pinned(dp->skel_->obj, dp->skel_->maps.sluice_ct, ct_max,
+                           layout, "sluice_xdp",
+                           [&] { return sluice_xdp__load(dp->skel_); });
+      !s)
+    return Error{s.error()};
   return dp;
 }
 

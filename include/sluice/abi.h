@@ -11,6 +11,7 @@
 #include "drop_reasons.h"
 #include "lxc_abi.h"
 #include "lb_abi.h"
+#include "sock_abi.h"
 
 /* Bumped whenever a pinned map's key/value layout changes; the agent keeps
  * pins of different layouts apart (see docs/architecture.md). */

@@ -81,4 +81,55 @@ except OSError:
     print("broken", n, flush=True)
 )PY";
 
+// argv: NAME PORT SECONDS. UDP on [::]:PORT (dual stack): answers every
+// datagram with "NAME <datagram>" to its sender. Exits after SECONDS.
+inline constexpr const char* kLbUdpServer = R"PY(
+import os, socket, sys, threading, time
+name, port, life = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", port))
+threading.Thread(target=lambda: (time.sleep(life), os._exit(0)), daemon=True).start()
+while True:
+    d, peer = s.recvfrom(2048)
+    s.sendto(name.encode() + b" " + d, peer)
+)PY";
+
+// argv: MODE ADDR PORT COUNT. What the application sees of COUNT exchanges
+// with ADDR:PORT. MODE tcp: a connection each (reads the server's name,
+// getpeername); udp: one unconnected socket, sendto/recvfrom COUNT times;
+// udp-each: a new unconnected socket per datagram; udp-connected: a
+// connected socket each (recvfrom and getpeername). Prints JSON {"counts":
+// {name: n}, "peers": [every "addr:port" the application was told], "fail": n}.
+inline constexpr const char* kSockProbe = R"PY(
+import json, socket, sys
+mode, addr, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+counts, peers, fail = {}, set(), 0
+def udp():
+    u = socket.socket(fam, socket.SOCK_DGRAM); u.settimeout(2); return u
+one = udp() if mode == "udp" else None
+for i in range(n):
+    try:
+        if mode == "tcp":
+            s = socket.create_connection((addr, port), timeout=2)
+            name = s.makefile().readline().strip()
+            peers.add("%s:%d" % s.getpeername()[:2]); s.close()
+        elif mode in ("udp", "udp-each"):
+            u = one or udp()
+            u.sendto(b"hi %d" % i, (addr, port))
+            d, src = u.recvfrom(2048)
+            name = d.decode().split()[0]; peers.add("%s:%d" % src[:2])
+            if not one: u.close()
+        else:
+            u = udp(); u.connect((addr, port)); u.send(b"hi")
+            d, src = u.recvfrom(2048)
+            name = d.decode().split()[0]
+            peers.add("%s:%d" % src[:2]); peers.add("%s:%d" % u.getpeername()[:2]); u.close()
+        counts[name] = counts.get(name, 0) + 1
+    except OSError:
+        fail += 1
+print(json.dumps({"counts": counts, "peers": sorted(peers), "fail": fail}))
+)PY";
+
 }  // namespace sluice::e2e

@@ -10,92 +10,13 @@
 #include <sstream>
 #include <thread>
 
-#include "cni_fixture.h"
-#include "lb_scripts.h"
+#include "service_fixture.h"
 #include "sluice/abi.h"
 
 namespace sluice::e2e {
 namespace {
 
 using namespace std::chrono_literals;
-
-class Services : public CniE2E {
- protected:
-  void SetUp() override {
-    CniE2E::SetUp();
-    if (HasFatalFailure()) return;
-    std::ofstream(tmp_ + "/server.py") << kLbServer;
-    std::ofstream(tmp_ + "/client.py") << kLbClient;
-    std::ofstream(tmp_ + "/hold.py") << kLbHold;
-    std::string yaml = "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n";
-    for (const char* p : {"client", "b", "c", "d"})
-      yaml += std::string("---\napiVersion: v1\nkind: Pod\nmetadata: {name: ") + p +
-              ", namespace: x, labels: {app: " + (p[0] == 'c' && p[1] == 'l' ? "client" : "web") +
-              "}}\nspec: {containers: [{name: s, ports: [{containerPort: 8080, name: http}]}]}\n";
-    ASSERT_EQ(apply(yaml).rc, 0);
-    for (const char* p : {"client", "b", "c", "d"}) {
-      ip_[p] = v4_of(add_pod(p));
-      ASSERT_FALSE(ip_[p].empty()) << p;
-    }
-    for (const char* p : {"b", "c", "d"})
-      pods_[p]->exec("sh -c 'timeout 300 python3 " + tmp_ + "/server.py " + p +
-                     " 8080 280 >/dev/null 2>&1 &'");
-    // Python starts slowly on a loaded CI machine: wait (bounded) until
-    // every server listens, or early connections are refused.
-    for (const char* p : {"b", "c", "d"}) {
-      bool up = false;
-      for (int i = 0; i < 100 && !up; i++) {
-        up = pods_[p]->exec("ss -Hltn 'sport = :8080' | grep -q 8080").rc == 0;
-        if (!up) std::this_thread::sleep_for(100ms);
-      }
-      ASSERT_TRUE(up) << "server in pod " << p << " did not start";
-    }
-  }
-  CmdResult apply(const std::string& yaml) { return ctl("apply -f - <<'EOF'\n" + yaml + "EOF"); }
-  // The service's cluster IPs from `sluicectl get services -o json`.
-  std::vector<std::string> cluster_ips(const std::string& name) {
-    auto r = ctl("get services -o json");
-    auto j = json::parse(r.out, nullptr, false);
-    for (const auto& s : j)
-      if (s["metadata"]["name"] == name) return s["spec"]["clusterIPs"];
-    ADD_FAILURE() << "no service " << name << ": " << r.out;
-    return {};
-  }
-  json connect(const std::string& addr, int n, int sport_base = 0) {
-    auto r = pods_["client"]->exec("python3 " + tmp_ + "/client.py " + addr + " 80 " +
-                                       std::to_string(n) + " " + std::to_string(sport_base),
-                                   120);
-    auto j = json::parse(r.out, nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << r.out;
-    return j.is_discarded() ? json{{"counts", json::object()}, {"fail", n}} : j;
-  }
-  std::string web(const std::string& extra_meta = "", const std::string& extra_spec = "",
-                  bool selector = true) {
-    return "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: x" + extra_meta +
-           "}\nspec: {" + (selector ? "selector: {app: web}, " : "") +
-           "ipFamilyPolicy: PreferDualStack, ports: [{name: http, port: 80, "
-           "targetPort: http}]" + extra_spec + "}\n";
-  }
-  // An EndpointSlice for `web` (no selector) naming pods by condition.
-  std::string slice(const std::vector<std::pair<std::string, std::string>>& eps) {
-    std::string y = "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: "
-                    "{name: web-1, namespace: x, labels: {kubernetes.io/service-name: web}}\n"
-                    "addressType: IPv4\nports: [{name: http, port: 8080, protocol: TCP}]\n"
-                    "endpoints:\n";
-    for (const auto& [pod, cond] : eps)
-      y += "- {addresses: [\"" + ip_[pod] + "\"], conditions: " + cond + "}\n";
-    return y;
-  }
-  uint64_t drops(const std::string& reason) {
-    auto st = json::parse(ctl("status -o json").out, nullptr, false);
-    uint64_t n = 0;
-    for (const auto& c : st["counters"])
-      if (c.value("reason", "") == reason) n += c.value("packets", uint64_t{0});
-    return n;
-  }
-
-  std::map<std::string, std::string> ip_;
-};
 
 TEST_F(Services, ClusterIP_ReachesEveryBackendOverIpv4AndIpv6) {
   ASSERT_EQ(apply(web()).rc, 0);
@@ -250,21 +171,16 @@ TEST_F(Services, ObserveShowsAServiceConnectionsFrontendAndBackend) {
   ASSERT_FALSE(vips.empty());
   auto j = connect(vips[0], 3);
   ASSERT_EQ(j["fail"], 0) << j.dump();
-  auto r = ctl("observe --last 500 --type service-xlate -o json");
-  ASSERT_EQ(r.rc, 0) << r.out;
   int seen = 0;
-  std::istringstream lines(r.out);
-  for (std::string line; std::getline(lines, line);) {
-    auto e = json::parse(line, nullptr, false);
-    if (e.is_discarded() || e.value("frontend", "") != vips[0] + ":80") continue;
+  for (const auto& e : xlate_events(vips[0] + ":80")) {
     const std::string be = e.value("backend", "");
     EXPECT_TRUE(be == ip_["b"] + ":8080" || be == ip_["c"] + ":8080" ||
                 be == ip_["d"] + ":8080")
-        << line;
+        << e.dump();
     seen++;
   }
   // One translation event per new connection (flows level, the default).
-  EXPECT_EQ(seen, 3) << r.out;
+  EXPECT_EQ(seen, 3);
 }
 
 TEST_F(Services, BpfMapsListShowsPodsAndIdentityLabels) {

@@ -175,6 +175,28 @@ TEST(Config, LoadBalancerDefaults) {
   EXPECT_NE(bad.error().find("lb.weights"), std::string::npos);
 }
 
+TEST(Config, SocketLoadBalancer) {
+  auto d = parse_config_yaml("", "t.yaml");
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(d->lb.socket_lb);  // opt-in: the TC path carries every feature
+  EXPECT_EQ(d->lb.socket_lb_cgroup, "/sys/fs/cgroup");
+  auto c = parse_config_yaml("lb: {socketLB: true, socketLBCgroup: /sys/fs/cgroup/k}",
+                             "t.yaml");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_TRUE(c->lb.socket_lb);
+  EXPECT_EQ(c->lb.socket_lb_cgroup, "/sys/fs/cgroup/k");
+  EXPECT_TRUE(validate_config(*c));
+  auto yes = parse_config_yaml("lb: {socketLB: yes}", "t.yaml");
+  ASSERT_FALSE(yes);
+  EXPECT_EQ(yes.error(), "t.yaml: lb.socketLB: \"yes\" is not true or false");
+  auto rel = parse_config_yaml("lb: {socketLBCgroup: sys/fs/cgroup}", "t.yaml");
+  ASSERT_TRUE(rel);
+  auto s = validate_config(*rel);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().find("lb.socketLBCgroup: must be an absolute path"), std::string::npos)
+      << s.error();
+}
+
 TEST(Config, EventsAndMetrics) {
   auto d = parse_config_yaml("", "t.yaml");
   ASSERT_TRUE(d);
