@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <set>
 
+#include "datapath/config_map.h"
 #include "datapath/link_pin.h"
 #include "datapath/map_pins.h"
 #include "sluice/abi.h"
@@ -67,13 +68,8 @@ Status XdpDatapath::attach(const std::vector<std::string>& devices) {
 }
 
 Status XdpDatapath::set_event_level(uint32_t level) {
-  sluice_config cfg{};
-  cfg.event_level = level;
-  uint32_t zero = 0;
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_config), &zero, &cfg,
-                          BPF_ANY))
-    return err("map sluice_config: update: " + errno_str(errno));
-  return {};
+  return update_config_map(bpf_map__fd(skel_->maps.sluice_config),
+                           [&](sluice_config& c) { c.event_level = level; });
 }
 
 int XdpDatapath::map_fd(const std::string& name) const {
