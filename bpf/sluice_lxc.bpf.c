@@ -20,6 +20,10 @@
  * decided for its exact tuple and veth within the current jiffy, endpoint
  * epoch. A miss falls through to the above.
  *
+ * Events follow the level of the pod whose veth the hook runs on
+ * (lib/ep_events.h); at trace level every forwarded packet emits one
+ * trace event where it is handed on (to-endpoint, to-stack, to-device).
+ *
  * Parsing and the two slow paths are global BPF functions: the verifier
  * checks each once, on its own, instead of once per path through the
  * program (inlined, the fast/slow split multiplied the verifier's work

@@ -26,6 +26,11 @@
  * conntrack, which marks closing entries, and a closing entry's slot is
  * cleared and never filled again.
  *
+ * Per-packet trace (event level trace, lib/ep_events.h): the fast path
+ * decides it when it fills a slot (e->trace) and a hit emits it, so the
+ * default level pays one branch on the slot; a level change reaches a
+ * cached flow when its slot expires (within a jiffy).
+ *
  * Per CPU: no locks, no shared cache lines; TC programs on one CPU do not
  * interleave (softirq / BH-disabled), so a slot is never seen half
  * written. A hit costs the header loads, one multiply, one inlined array
