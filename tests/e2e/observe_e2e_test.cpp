@@ -311,6 +311,11 @@ class EventsLevelE2E : public ObserveE2E {
 
 TEST_F(EventsLevelE2E, AnnotatedTracePodShowsEveryPacketItSends) {
   annotate_a("trace");
+  // The override reached a's endpoint in the datapath, and only a's.
+  auto eps = json::parse(ctl("bpf ep_if list -o json").out);
+  ASSERT_EQ(eps.size(), 3u) << eps.dump();
+  for (const auto& e : eps)
+    EXPECT_EQ(e["eventsLevel"], e["pod"] == "x/a" ? "trace" : "") << e.dump();
   const int n = 5;
   udp("a", v4_of(b_), 9999, n);
   udp("c", v4_of(b_), 9999, n);  // c and b keep the global level (flows)
