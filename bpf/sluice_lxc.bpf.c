@@ -20,6 +20,10 @@
  * decided for its exact tuple and veth within the current jiffy, endpoint
  * epoch. A miss falls through to the above.
  *
+ * Events follow the level of the pod whose veth the hook runs on
+ * (lib/ep_events.h); at trace level every forwarded packet emits one
+ * trace event where it is handed on (to-endpoint, to-stack, to-device).
+ *
  * Parsing and the two slow paths are global BPF functions: the verifier
  * checks each once, on its own, instead of once per path through the
  * program (inlined, the fast/slow split multiplied the verifier's work
@@ -29,6 +33,7 @@
 #include "lib/l4.h"
 #include "lib/counters.h"
 #include "lib/events.h"
+#include "lib/ep_events.h"
 #include "lib/endpoint.h"
 #include "lib/ipcache.h"
 #include "lib/policy.h"
@@ -47,20 +52,34 @@
  * but 256 bytes covers every real chain; longer ones are malformed. */
 #define SLUICE_PULL_LEN 256
 
+/* Events of a hook follow its pod's level (lib/ep_events.h). */
 static __always_inline int drop(struct __sk_buff *skb, __u32 dir,
 				__u32 reason)
 {
-	sluice_drop(skb->ifindex, dir, reason, skb->len, NULL);
+	sluice_drop_flow_at(sluice_ep_level(skb->ifindex), skb->ifindex, dir,
+			    reason, skb->len, NULL, NULL);
 	return TC_ACT_SHOT;
 }
 
-/* A drop of a parsed packet: its event carries the 5-tuple. */
+/* A drop of a parsed packet: its event carries the 5-tuple. A global
+ * function: the paths that drop keep no room for it in their frames (a
+ * call chain shares 512 bytes of stack). Returns TC_ACT_SHOT. */
+__attribute__((noinline)) int sluice_lxc_drop(struct __sk_buff *skb,
+					      struct sluice_flow *f, __u32 dir,
+					      __u32 reason)
+{
+	if (!skb || !f)
+		return TC_ACT_SHOT;
+	sluice_drop_flow_at(sluice_ep_level(skb->ifindex), skb->ifindex, dir,
+			    reason, skb->len, f, NULL);
+	return TC_ACT_SHOT;
+}
+
 static __always_inline int drop_f(struct __sk_buff *skb,
-				  const struct sluice_flow *f, __u32 dir,
+				  struct sluice_flow *f, __u32 dir,
 				  __u32 reason)
 {
-	sluice_drop_flow(skb->ifindex, dir, reason, skb->len, f, NULL);
-	return TC_ACT_SHOT;
+	return sluice_lxc_drop(skb, f, dir, reason);
 }
 
 /* The policy verdict of a new connection as an event (flows level): the
@@ -75,15 +94,59 @@ static __always_inline int verdict(struct __sk_buff *skb,
 					.dst_identity = dst_id,
 					.ep_id = ep_id,
 					.rule_id = rule };
+	__u32 level = sluice_ep_level(skb->ifindex);
 
-	sluice_emit_verdict(skb->ifindex, dir,
-			    reason ? SLUICE_VERDICT_DENIED :
-				     SLUICE_VERDICT_ALLOWED,
-			    skb->len, f, &ids);
+	sluice_emit_verdict_at(level, skb->ifindex, dir,
+			       reason ? SLUICE_VERDICT_DENIED :
+					SLUICE_VERDICT_ALLOWED,
+			       skb->len, f, &ids);
 	if (!reason)
 		return TC_ACT_OK;
-	sluice_drop_flow(skb->ifindex, dir, reason, skb->len, f, &ids);
+	sluice_drop_flow_at(level, skb->ifindex, dir, reason, skb->len, f,
+			    &ids);
 	return TC_ACT_SHOT;
+}
+
+/* The trace event of a forwarded packet (trace level: the caller checked
+ * sluice_ep_trace), a function of its own so that the paths that call it
+ * carry only the call, and with scalars only so that their frames hold no
+ * record for it: what = dir | point << 8 | ep_id << 16 (endpoint ids are
+ * below SLUICE_ENDPOINTS_MAX, 16 bits). */
+__attribute__((noinline)) int sluice_lxc_trace(struct __sk_buff *skb,
+					       struct sluice_flow *f, __u32 what,
+					       __u32 src_id, __u32 dst_id)
+{
+	struct sluice_event_ids ids = { .src_identity = src_id,
+					.dst_identity = dst_id,
+					.ep_id = what >> 16 };
+
+	if (!skb || !f)
+		return 0;
+	sluice_trace_submit(skb->ifindex, what & 0xff, (what >> 8) & 0xff,
+			    skb->len, f, &ids);
+	return 0;
+}
+
+static __always_inline void trace_fwd(struct __sk_buff *skb,
+				      struct sluice_flow *f, __u32 dir,
+				      __u32 point, __u32 src_id, __u32 dst_id,
+				      __u32 ep_id)
+{
+	sluice_lxc_trace(skb, f, dir | point << 8 | ep_id << 16, src_id,
+			 dst_id);
+}
+
+/* sluice_lxc_trace from a conntrack hit h: the identities as the entry
+ * recorded them (of the initiator and responder), in packet order. */
+static __always_inline void trace_ct(struct __sk_buff *skb,
+				     struct sluice_flow *f, __u32 dir,
+				     __u32 point, const struct sluice_ct_hit *h,
+				     __u32 ep_id)
+{
+	__u32 a = h->v->src_identity, b = h->v->dst_identity;
+
+	trace_fwd(skb, f, dir, point, h->reply ? b : a, h->reply ? a : b,
+		  ep_id);
 }
 
 /* Neighbour discovery and multicast listener discovery (MLD queries and
@@ -198,7 +261,7 @@ __attribute__((noinline)) int sluice_lxc_lb_commit(struct __sk_buff *skb,
 		return 0;
 	/* The translation event (flows level): the client's tuple as sent,
 	 * the frontend and the backend. */
-	if (opened && sluice_events_enabled(SLUICE_EVENTS_FLOWS)) {
+	if (opened && sluice_ep_level(skb->ifindex) >= SLUICE_EVENTS_FLOWS) {
 		ev = sluice_event_begin(SLUICE_EVENT_SERVICE_XLATE,
 					skb->ifindex, SLUICE_DIR_EGRESS,
 					skb->len);
@@ -298,6 +361,11 @@ __attribute__((noinline)) int sluice_lxc_to_device(struct __sk_buff *skb,
 		return drop_f(skb, f, SLUICE_DIR_EGRESS,
 			      SLUICE_DROP_LB_NO_ROUTE);
 	sluice_count(SLUICE_DIR_EGRESS, SLUICE_DROP_NONE, skb->len);
+	/* Inline, not sluice_lxc_trace: a fourth frame on the slow path's
+	 * stack would pass the 512-byte limit of a call chain. */
+	if (unlikely(sluice_ep_trace(skb->ifindex, 0)))
+		sluice_trace_submit(skb->ifindex, SLUICE_DIR_EGRESS,
+				    SLUICE_TRACE_TO_DEVICE, skb->len, f, NULL);
 	return bpf_redirect_neigh(p.ifindex, NULL, 0, 0);
 }
 
@@ -306,7 +374,7 @@ __attribute__((noinline)) int sluice_lxc_to_device(struct __sk_buff *skb,
  * RST, ICMP port unreachable) instead of retrying into a black hole, as
  * Kubernetes expects of a Service without ready endpoints. */
 static __always_inline int lb_fail(struct __sk_buff *skb,
-				   const struct sluice_flow *f, int reason)
+				   struct sluice_flow *f, int reason)
 {
 	drop_f(skb, f, SLUICE_DIR_EGRESS, reason);
 	return sluice_reject(skb, f->l3_off, f->family, f->proto,
@@ -440,6 +508,10 @@ deliver:
 	if (!dst && revnat == 2)
 		return sluice_lxc_to_device(skb, f);
 	sluice_count(SLUICE_DIR_EGRESS, SLUICE_DROP_NONE, skb->len);
+	if (unlikely(sluice_ep_trace(ifindex, dst ? dst->ifindex : 0)))
+		trace_fwd(skb, f, SLUICE_DIR_EGRESS,
+			  dst ? SLUICE_TRACE_TO_ENDPOINT : SLUICE_TRACE_TO_STACK,
+			  ep->identity, dst ? dst->identity : 0, ep->ep_id);
 	if (!dst)
 		return TC_ACT_OK;
 	return deliver_out(skb, dst->ifindex, dst->pod_mac, dst->host_mac);
@@ -496,7 +568,7 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 {
 	struct sluice_ct_key k __attribute__((aligned(8)));
 	struct sluice_ct_hit h = {};
-	int rc, d, svc = 0;
+	int rc, d, svc = 0, trace;
 	__u64 now, prev;
 
 	if (!skb || !f)
@@ -551,12 +623,18 @@ __attribute__((noinline)) int sluice_lxc_out_fast(struct __sk_buff *skb,
 			return sluice_lxc_to_device(skb, f);
 	}
 	sluice_count(SLUICE_DIR_EGRESS, SLUICE_DROP_NONE, skb->len);
+	trace = sluice_ep_trace(skb->ifindex, h.dst->ifindex);
 	/* The flow cache repeats this decision for the rest of the jiffy
 	 * (plain connections only: service packets are translated). */
 	if (!svc && !(h.v->flags & (SLUICE_CT_SVC | SLUICE_CT_REVNAT)))
 		sluice_fc_update(&sluice_fc_out, f, skb->ifindex, h.v->flags,
 				 prev, h.v->ep_epoch, now, h.dst->ifindex,
-				 h.dst->pod_mac, h.dst->host_mac);
+				 h.dst->pod_mac, h.dst->host_mac, trace);
+	if (unlikely(trace))
+		trace_ct(skb, f, SLUICE_DIR_EGRESS,
+			 h.dst->ifindex ? SLUICE_TRACE_TO_ENDPOINT :
+					  SLUICE_TRACE_TO_STACK,
+			 &h, h.src->ep_id);
 	return deliver_out(skb, h.dst->ifindex, h.dst->pod_mac,
 			   h.dst->host_mac);
 }
@@ -674,6 +752,9 @@ __attribute__((noinline)) int sluice_lxc_in_slow(struct __sk_buff *skb,
 		sluice_frag_remember(f);
 count:
 	sluice_count(SLUICE_DIR_INGRESS, SLUICE_DROP_NONE, skb->len);
+	if (unlikely(sluice_ep_trace(ifindex, 0)))
+		trace_fwd(skb, f, SLUICE_DIR_INGRESS, SLUICE_TRACE_TO_ENDPOINT,
+			  src ? src->identity : 0, ep->identity, ep->ep_id);
 	return TC_ACT_OK;
 }
 
@@ -683,7 +764,7 @@ __attribute__((noinline)) int sluice_lxc_in_fast(struct __sk_buff *skb,
 {
 	struct sluice_ct_key k __attribute__((aligned(8)));
 	struct sluice_ct_hit h = {};
-	int d;
+	int d, trace;
 	__u64 now, prev;
 
 	if (!skb || !f)
@@ -709,9 +790,13 @@ __attribute__((noinline)) int sluice_lxc_in_fast(struct __sk_buff *skb,
 	    sluice_lxc_revnat(skb, f, h.v))
 		return drop_f(skb, f, SLUICE_DIR_INGRESS, SLUICE_DROP_LB_NAT_FAILED);
 	sluice_count(SLUICE_DIR_INGRESS, SLUICE_DROP_NONE, skb->len);
+	trace = sluice_ep_trace(skb->ifindex, 0);
 	if (!(h.v->flags & (SLUICE_CT_SVC | SLUICE_CT_REVNAT)))
 		sluice_fc_update(&sluice_fc_in, f, skb->ifindex, h.v->flags,
-				 prev, h.v->ep_epoch, now, 0, NULL, NULL);
+				 prev, h.v->ep_epoch, now, 0, NULL, NULL, trace);
+	if (unlikely(trace))
+		trace_ct(skb, f, SLUICE_DIR_INGRESS, SLUICE_TRACE_TO_ENDPOINT,
+			 &h, h.dst->ep_id);
 	return TC_ACT_OK;
 }
 

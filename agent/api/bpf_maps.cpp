@@ -73,6 +73,14 @@ Status walk(int fd, const char* map, F&& each) {
   return {};
 }
 
+// The endpoint's event level override (sluice.io/events-level), "" = the
+// global events.level.
+std::string events_override(uint32_t flags) {
+  static const char* const names[] = {"off", "drops", "flows", "trace"};
+  const uint32_t o = (flags & SLUICE_EP_EVENTS_MASK) >> SLUICE_EP_EVENTS_SHIFT;
+  return o >= 1 && o <= 4 ? names[o - 1] : "";
+}
+
 nlohmann::ordered_json endpoint_row(const Names& n, const sluice_endpoint& e) {
   return {{"endpoint", e.ep_id},
           {"pod", n.ep(e.ep_id)},
@@ -82,7 +90,8 @@ nlohmann::ordered_json endpoint_row(const Names& n, const sluice_endpoint& e) {
           {"ipv6", addr_str(AF_INET6, e.ipv6)},
           {"hostDev", ifname(e.ifindex)},
           {"podMAC", mac_str(e.pod_mac)},
-          {"flags", e.flags}};
+          {"flags", e.flags},
+          {"eventsLevel", events_override(e.flags)}};
 }
 
 }  // namespace

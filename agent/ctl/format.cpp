@@ -115,8 +115,12 @@ std::string flow_summary(const v1::FlowEvent& f) {
   } else if (f.type() == "service-xlate") {
     s = (f.service().empty() ? "" : f.service() + " ") + f.frontend() +
         " -> " + f.backend();
+  } else if (f.type() == "trace") {
+    s = f.trace_point();
   }
-  if (f.src_ip().empty() && !f.interface().empty())
+  // A trace names its hook: the addresses do not say which pod's veth saw
+  // a packet between two pods.
+  if ((f.src_ip().empty() || f.type() == "trace") && !f.interface().empty())
     s += (s.empty() ? "" : " ") + std::string("on ") + f.interface() +
          (f.interface_pod().empty() ? "" : " (" + f.interface_pod() + ")");
   return s;
@@ -198,6 +202,7 @@ nlohmann::json flow_json(const v1::FlowEvent& f) {
   str("rule", f.rule());
   str("frontend", f.frontend());
   str("backend", f.backend());
+  str("trace_point", f.trace_point());
   str("service", f.service());
   num("pkt_len", f.pkt_len());
   return j;

@@ -72,11 +72,11 @@ Status Agent::start() {
   auto xdp = XdpDatapath::load(layout_, cfg_.conntrack.max);
   if (!xdp) return Error{xdp.error()};
   xdp_ = std::move(*xdp);
-  if (auto s = xdp_->set_config(
-          uint32_t(event_level_of(cfg_.events.level)),
-          cfg_.lb.mode == "dsr" ? SLUICE_CFG_LB_DSR : 0);
+  if (auto s = xdp_->set_event_level(
+          uint32_t(event_level_of(cfg_.events.level)));
       !s)
     return s;
+  if (auto s = xdp_->set_lb_dsr(cfg_.lb.mode == "dsr"); !s) return s;
   if (auto s = enable_forwarding(cfg_.devices); !s) return s;
 
   std::optional<Cidr> pod4, pod6;

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <set>
 
+#include "datapath/config_map.h"
 #include "datapath/link_pin.h"
 #include "datapath/map_pins.h"
 #include "sluice/abi.h"
@@ -63,15 +64,17 @@ Status XdpDatapath::attach(const std::vector<std::string>& devices) {
   return {};
 }
 
-Status XdpDatapath::set_config(uint32_t event_level, uint32_t flags) {
-  sluice_config cfg{};
-  cfg.event_level = event_level;
-  cfg.flags = flags;
-  uint32_t zero = 0;
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sluice_config), &zero, &cfg,
-                          BPF_ANY))
-    return err("map sluice_config: update: " + errno_str(errno));
-  return {};
+Status XdpDatapath::set_event_level(uint32_t level) {
+  return update_config_map(bpf_map__fd(skel_->maps.sluice_config),
+                           [&](sluice_config& c) { c.event_level = level; });
+}
+
+Status XdpDatapath::set_lb_dsr(bool dsr) {
+  return update_config_map(bpf_map__fd(skel_->maps.sluice_config),
+                           [&](sluice_config& c) {
+                             c.flags = dsr ? c.flags | SLUICE_CFG_LB_DSR
+                                           : c.flags & ~uint32_t(SLUICE_CFG_LB_DSR);
+                           });
 }
 
 int XdpDatapath::map_fd(const std::string& name) const {

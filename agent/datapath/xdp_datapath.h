@@ -39,9 +39,10 @@ class XdpDatapath {
   // unknown devices: they are checked before anything changes.
   Status attach(const std::vector<std::string>& devices);
 
-  // The runtime knobs of both programs (sluice_config: event level, lb
-  // mode flags), written whole.
-  Status set_config(uint32_t event_level, uint32_t flags);
+  // Runtime knobs in sluice_config (read-modify-write: the endpoint
+  // manager keeps other flags there).
+  Status set_event_level(uint32_t level);
+  Status set_lb_dsr(bool dsr);  // lb.mode dsr
 
   int map_fd(const std::string& name) const;
   ProgramInfo program() const;

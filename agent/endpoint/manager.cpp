@@ -1,5 +1,6 @@
 #include "endpoint/manager.h"
 
+#include "datapath/config_map.h"
 #include "datapath/conntrack.h"
 
 #include <arpa/inet.h>
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fd.h"
+#include "k8s/events_annotation.h"
 #include "sluice/abi.h"
 
 namespace sluice {
@@ -26,6 +28,7 @@ sluice_endpoint to_bpf(const EndpointRecord& r) {
   e.ep_id = r.ep_id;
   e.identity = r.identity;
   e.flags = r.flags;
+  if (r.events_level) e.flags |= SLUICE_EP_EVENTS(*r.events_level);
   e.ifindex = r.host_ifindex;
   for (const auto& ip : r.ips) {
     if (ip.family == AF_INET) std::memcpy(e.ipv4, ip.bytes.data(), 4);
@@ -100,6 +103,34 @@ LabelSet EndpointManager::labels_for(const std::string& ns,
   k8s::Labels pl;
   if (cluster_.find_pod(ns, name, &pod)) pl = pod.meta.labels;
   return pod_label_set(pl, cluster_.namespace_labels(ns));
+}
+
+std::optional<uint32_t> EndpointManager::events_level_for(
+    const std::string& ns, const std::string& name) const {
+  k8s::Pod pod;
+  if (!cluster_.find_pod(ns, name, &pod)) return std::nullopt;
+  auto l = k8s::pod_events_level(pod.meta);
+  // Applying rejects an invalid value; one that got in another way (an
+  // older agent's state) means no override rather than a failed endpoint.
+  if (!l) {
+    spdlog::warn("pod {}/{}: {}: {}; using events.level", ns, name,
+                 k8s::kEventsLevelAnnotation, l.error());
+    return std::nullopt;
+  }
+  return *l;
+}
+
+Status EndpointManager::publish_override_flags() {
+  uint32_t flags = 0;
+  for (const auto& [k, r] : eps_) {
+    if (!r.events_level) continue;
+    flags |= SLUICE_CFG_EP_EVENTS;
+    if (*r.events_level >= SLUICE_EVENTS_TRACE) flags |= SLUICE_CFG_EP_TRACE;
+  }
+  return update_config_map(dp_.map_fd(SLUICE_MAP_CONFIG), [&](sluice_config& c) {
+    c.flags = (c.flags & ~uint32_t(SLUICE_CFG_EP_EVENTS | SLUICE_CFG_EP_TRACE)) |
+              flags;
+  });
 }
 
 uint32_t EndpointManager::free_ep_id() const {
@@ -224,6 +255,7 @@ Result<EndpointRecord> EndpointManager::add(const EndpointAddRequest& req) {
     return Error{id.error()};
   }
   r.identity = *id;
+  r.events_level = events_level_for(r.pod_namespace, r.pod_name);
 
   auto undo = [&](const std::string& why) -> Result<EndpointRecord> {
     unpublish(r);
@@ -242,6 +274,8 @@ Result<EndpointRecord> EndpointManager::add(const EndpointAddRequest& req) {
   if (auto s = persist(r); !s) return undo(s.error());
   links_.emplace(k, std::move(*links));
   eps_[k] = r;
+  if (r.events_level)
+    if (auto s = publish_override_flags(); !s) return Error{s.error()};
   spdlog::info("endpoint {}/{}: {} id {} identity {} ({})", r.pod_namespace,
                r.pod_name, r.host_dev, r.ep_id, r.identity,
                r.ips.empty() ? "" : r.ips[0].str());
@@ -267,6 +301,8 @@ Status EndpointManager::del(const std::string& cid, const std::string& ifname) {
   ids_.release(r.identity);
   if (auto s = store_.remove(kPrefix + k); !s) return s;
   eps_.erase(it);
+  if (r.events_level)
+    if (auto s = publish_override_flags(); !s) return s;
   spdlog::info("endpoint {}/{}: deleted", r.pod_namespace, r.pod_name);
   return {};
 }
@@ -324,6 +360,7 @@ Status EndpointManager::restore() {
     auto id = ids_.acquire(labels_for(r.pod_namespace, r.pod_name));
     if (!id) return Error{id.error()};
     r.identity = *id;
+    r.events_level = events_level_for(r.pod_namespace, r.pod_name);
     if (auto s = publish(r); !s) return s;
     auto links = dp_.attach(r.host_dev, r.host_ifindex);
     if (!links) return Error{links.error()};
@@ -334,13 +371,24 @@ Status EndpointManager::restore() {
   if (changed)
     if (auto s = ct_endpoints_changed(dp_.map_fd(SLUICE_MAP_EP_EPOCH)); !s)
       return s;
+  // Also with no override left: flags of a previous run must not stay.
+  if (auto s = publish_override_flags(); !s) return s;
   spdlog::info("endpoints: {} restored", eps_.size());
   return {};
 }
 
 Status EndpointManager::refresh_identities() {
   std::lock_guard g(mu_);
+  bool levels_changed = false;
   for (auto& [k, r] : eps_) {
+    auto level = events_level_for(r.pod_namespace, r.pod_name);
+    if (level != r.events_level) {
+      spdlog::info("endpoint {}/{}: events level {}", r.pod_namespace,
+                   r.pod_name, level ? std::to_string(*level) : "(global)");
+      r.events_level = level;
+      levels_changed = true;
+      if (auto s = publish(r); !s) return s;
+    }
     auto id = ids_.acquire(labels_for(r.pod_namespace, r.pod_name));
     if (!id) return Error{id.error()};
     if (*id == r.identity) {
@@ -355,6 +403,7 @@ Status EndpointManager::refresh_identities() {
     spdlog::info("endpoint {}/{}: identity {} -> {}", r.pod_namespace,
                  r.pod_name, old, r.identity);
   }
+  if (levels_changed) return publish_override_flags();
   return {};
 }
 

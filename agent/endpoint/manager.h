@@ -38,8 +38,9 @@ class EndpointManager : public LocalEndpoints {
   Result<EndpointRecord> add(const EndpointAddRequest& req);
   Status del(const std::string& container_id, const std::string& ifname);
   Status check(const std::string& container_id, const std::string& ifname);
-  // Re-derives every endpoint's identity from the current Pod and
-  // Namespace objects; rewrites the maps of those that changed.
+  // Re-derives every endpoint's identity and event level override from the
+  // current Pod and Namespace objects; rewrites the maps of those that
+  // changed.
   Status refresh_identities();
   std::vector<EndpointRecord> list() const override;
   // Sets the enforcement flags of the endpoint of a pod, if it is local.
@@ -55,6 +56,10 @@ class EndpointManager : public LocalEndpoints {
   void unpublish(const EndpointRecord& r);
   Status persist(const EndpointRecord& r);
   LabelSet labels_for(const std::string& ns, const std::string& name) const;
+  std::optional<uint32_t> events_level_for(const std::string& ns,
+                                           const std::string& name) const;
+  // sluice_config.flags: which level overrides exist (lib/ep_events.h).
+  Status publish_override_flags();
   uint32_t free_ep_id() const;
 
   StateStore& store_;

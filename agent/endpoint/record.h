@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct EndpointRecord {
   uint32_t ep_id = 0;
   uint32_t identity = 0;
   uint32_t flags = 0;  // enum sluice_ep_flags (policy enforcement)
+  // enum sluice_event_level from the Pod's sluice.io/events-level; unset:
+  // the global events.level. Derived from the Pod, never persisted.
+  std::optional<uint32_t> events_level;
   std::vector<IpAddr> ips;
   Mac pod_mac{}, host_mac{};
 };

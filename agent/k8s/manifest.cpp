@@ -12,6 +12,7 @@
 #include <set>
 
 #include "common/cidr.h"
+#include "k8s/events_annotation.h"
 #include "k8s/lb_annotations.h"
 #include "k8s/validation.h"
 #include "k8s/yaml_fields.h"
@@ -30,6 +31,13 @@ void validate_lb_annotations(const ObjectMeta& m, bool service) {
     fail("metadata.annotations[" + p->key + "]",
          "Invalid value " + quote(m.annotations.at(p->key)) + ": " +
              p->problem);
+}
+
+void validate_events_annotation(const ObjectMeta& m) {
+  if (auto r = pod_events_level(m); !r)
+    fail(std::string("metadata.annotations[") + kEventsLevelAnnotation + "]",
+         "Invalid value " + quote(m.annotations.at(kEventsLevelAnnotation)) +
+             ": " + r.error());
 }
 
 // ValidateLabels reports at the map's path, naming the offending key/value.
@@ -161,6 +169,7 @@ Pod decode_kind<Pod>(const Fields& top) {
   Pod pod;
   pod.meta = decode_meta<Pod>(top["metadata"]);
   validate_lb_annotations(pod.meta, false);
+  validate_events_annotation(pod.meta);
   Fields spec(top["spec"], "spec");
   const auto containers = list(spec["containers"], "spec.containers");
   for (size_t c = 0; c < containers.size(); c++) {

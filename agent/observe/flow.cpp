@@ -81,6 +81,15 @@ const char* verdict_name(uint8_t v) {
   return "";
 }
 
+const char* trace_point_name(uint16_t point) {
+  switch (point) {
+    case SLUICE_TRACE_TO_ENDPOINT: return "to-endpoint";
+    case SLUICE_TRACE_TO_STACK: return "to-stack";
+    case SLUICE_TRACE_TO_DEVICE: return "to-device";
+  }
+  return "";
+}
+
 std::string proto_name(uint8_t p) {
   switch (p) {
     case IPPROTO_TCP: return "TCP";
@@ -105,6 +114,7 @@ v1::FlowEvent decode_flow(const sluice_event& ev, const FlowContext& ctx) {
     f.set_drop_reason_code(ev.reason);
     if (!ev.verdict) f.set_verdict("dropped");
   }
+  if (ev.type == SLUICE_EVENT_TRACE) f.set_trace_point(trace_point_name(ev.reason));
   f.set_direction(dir_name(ev.dir));
   f.set_protocol(proto_name(ev.proto));
   f.set_ifindex(ev.ifindex);

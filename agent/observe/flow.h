@@ -62,6 +62,7 @@ class FlowFilter {
 
 const char* event_type_name(uint16_t type);
 const char* verdict_name(uint8_t verdict);
+const char* trace_point_name(uint16_t point);  // enum sluice_trace_point
 std::string proto_name(uint8_t proto);
 
 }  // namespace sluice

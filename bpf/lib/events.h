@@ -2,8 +2,10 @@
  * of new connections, service translations, and (trace level) packets.
  *
  * Cost is bounded by the event level (sluice_config.event_level, config
- * `events.level`): every helper reads it first and returns when its level
- * is off, so nothing but that array lookup is paid on the paths that emit.
+ * `events.level`; a pod's hooks use its endpoint's override, see
+ * lib/ep_events.h): every helper checks it first and returns when its
+ * level is off, so nothing but that array lookup is paid on the paths
+ * that emit. The *_at variants take the level the caller found in force.
  * Verdicts and translations are meant for the slow path only (new
  * connections): one event per connection, never per established packet.
  *
@@ -36,11 +38,18 @@ struct sluice_event_ids {
 	__u32 rule_id;
 };
 
-static __always_inline int sluice_events_enabled(__u32 level)
+/* The global level (events.level). Pod hooks use their endpoint's level
+ * instead (lib/ep_events.h) and pass it to the *_at helpers below. */
+static __always_inline __u32 sluice_event_level(void)
 {
 	struct sluice_config *cfg = sluice_cfg();
 
-	return cfg && cfg->event_level >= level;
+	return cfg ? cfg->event_level : SLUICE_EVENTS_OFF;
+}
+
+static __always_inline int sluice_events_enabled(__u32 level)
+{
+	return sluice_event_level() >= level;
 }
 
 /* A zeroed record with the common fields set, or NULL (ring buffer full:
@@ -107,18 +116,17 @@ static __always_inline void sluice_fill_ids(struct sluice_event *ev,
 	ev->rule_id = ids->rule_id;
 }
 
-/* Counts a drop and, at event level >= drops, emits its event. l3 may be
- * NULL when the packet did not parse far enough to have addresses (ports
- * are not known here: use sluice_drop_flow() once the flow is parsed). */
-/* Counts the drop; its event record (NULL: events below drops level, or
- * the ring buffer is full) for the caller to fill and submit. */
+/* Counts the drop; its event record (NULL: level, the event level in
+ * force for this packet, is below drops, or the ring buffer is full) for
+ * the caller to fill and submit. */
 static __always_inline struct sluice_event *
-sluice_drop_begin(__u32 ifindex, __u32 dir, __u32 reason, __u32 len)
+sluice_drop_begin_at(__u32 level, __u32 ifindex, __u32 dir, __u32 reason,
+		     __u32 len)
 {
 	struct sluice_event *ev;
 
 	sluice_count(dir, reason, len);
-	if (!sluice_events_enabled(SLUICE_EVENTS_DROPS))
+	if (level < SLUICE_EVENTS_DROPS)
 		return NULL;
 	ev = sluice_event_begin(SLUICE_EVENT_DROP, ifindex, dir, len);
 	if (!ev)
@@ -128,6 +136,17 @@ sluice_drop_begin(__u32 ifindex, __u32 dir, __u32 reason, __u32 len)
 	return ev;
 }
 
+/* sluice_drop_begin_at() at the global level. */
+static __always_inline struct sluice_event *
+sluice_drop_begin(__u32 ifindex, __u32 dir, __u32 reason, __u32 len)
+{
+	return sluice_drop_begin_at(sluice_event_level(), ifindex, dir, reason,
+				    len);
+}
+
+/* Counts a drop and, at event level >= drops, emits its event. l3 may be
+ * NULL when the packet did not parse far enough to have addresses (ports
+ * are not known here: use sluice_drop_flow() once the flow is parsed). */
 static __always_inline void sluice_drop(__u32 ifindex, __u32 dir,
 					__u32 reason, __u32 len,
 					const struct sluice_l3 *l3)
@@ -144,12 +163,13 @@ static __always_inline void sluice_drop(__u32 ifindex, __u32 dir,
 /* sluice_drop() for a packet whose flow is parsed: the event carries the
  * 5-tuple, the identities and the endpoint (ids may be NULL; f may be NULL,
  * then it is sluice_drop() without addresses). For sluice_lxc's drop(). */
-static __always_inline void sluice_drop_flow(__u32 ifindex, __u32 dir,
-					     __u32 reason, __u32 len,
-					     const struct sluice_flow *f,
-					     const struct sluice_event_ids *ids)
+static __always_inline void
+sluice_drop_flow_at(__u32 level, __u32 ifindex, __u32 dir, __u32 reason,
+		    __u32 len, const struct sluice_flow *f,
+		    const struct sluice_event_ids *ids)
 {
-	struct sluice_event *ev = sluice_drop_begin(ifindex, dir, reason, len);
+	struct sluice_event *ev =
+		sluice_drop_begin_at(level, ifindex, dir, reason, len);
 
 	if (!ev)
 		return;
@@ -158,6 +178,15 @@ static __always_inline void sluice_drop_flow(__u32 ifindex, __u32 dir,
 	if (ids)
 		sluice_fill_ids(ev, ids);
 	bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline void sluice_drop_flow(__u32 ifindex, __u32 dir,
+					     __u32 reason, __u32 len,
+					     const struct sluice_flow *f,
+					     const struct sluice_event_ids *ids)
+{
+	sluice_drop_flow_at(sluice_event_level(), ifindex, dir, reason, len, f,
+			    ids);
 }
 
 /* The policy verdict of a NEW connection (call once, where the policy is
@@ -173,13 +202,13 @@ static __always_inline void sluice_drop_flow(__u32 ifindex, __u32 dir,
  * level, the drop at drops level), so `observe --type drop` and
  * `--type policy-verdict` each see it. */
 static __always_inline void
-sluice_emit_verdict(__u32 ifindex, __u32 dir, __u32 verdict, __u32 len,
-		    const struct sluice_flow *f,
-		    const struct sluice_event_ids *ids)
+sluice_emit_verdict_at(__u32 level, __u32 ifindex, __u32 dir, __u32 verdict,
+		       __u32 len, const struct sluice_flow *f,
+		       const struct sluice_event_ids *ids)
 {
 	struct sluice_event *ev;
 
-	if (!sluice_events_enabled(SLUICE_EVENTS_FLOWS))
+	if (level < SLUICE_EVENTS_FLOWS)
 		return;
 	ev = sluice_event_begin(SLUICE_EVENT_POLICY_VERDICT, ifindex, dir, len);
 	if (!ev)
@@ -189,6 +218,15 @@ sluice_emit_verdict(__u32 ifindex, __u32 dir, __u32 verdict, __u32 len,
 	if (ids)
 		sluice_fill_ids(ev, ids);
 	bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline void
+sluice_emit_verdict(__u32 ifindex, __u32 dir, __u32 verdict, __u32 len,
+		    const struct sluice_flow *f,
+		    const struct sluice_event_ids *ids)
+{
+	sluice_emit_verdict_at(sluice_event_level(), ifindex, dir, verdict, len,
+			       f, ids);
 }
 
 /* A new service connection was translated (call once, where the backend
@@ -220,26 +258,36 @@ sluice_emit_xlate(__u32 ifindex, __u32 dir, __u32 len,
 	bpf_ringbuf_submit(ev, 0);
 }
 
-/* Trace level only: a packet passed this hook (verdict FORWARDED). Cheap
- * to leave in a fast path: one array lookup when trace is off. */
-static __always_inline void sluice_emit_trace(__u32 ifindex, __u32 dir,
-					      __u32 len,
-					      const struct sluice_flow *f,
-					      const struct sluice_event_ids *ids)
+/* A packet passed a hook and went on to point (enum sluice_trace_point;
+ * verdict FORWARDED). The caller decided that trace is on for it: pod
+ * hooks by their endpoint's level (lib/ep_events.h). f, ids may be NULL. */
+static __always_inline void
+sluice_trace_submit(__u32 ifindex, __u32 dir, __u32 point, __u32 len,
+		    const struct sluice_flow *f,
+		    const struct sluice_event_ids *ids)
 {
 	struct sluice_event *ev;
 
-	if (!sluice_events_enabled(SLUICE_EVENTS_TRACE))
-		return;
 	ev = sluice_event_begin(SLUICE_EVENT_TRACE, ifindex, dir, len);
 	if (!ev)
 		return;
 	ev->verdict = SLUICE_VERDICT_FORWARDED;
+	ev->reason = point;
 	if (f)
 		sluice_fill_flow(ev, f);
 	if (ids)
 		sluice_fill_ids(ev, ids);
 	bpf_ringbuf_submit(ev, 0);
+}
+
+/* sluice_trace_submit() at global level trace only. */
+static __always_inline void sluice_emit_trace(__u32 ifindex, __u32 dir,
+					      __u32 point, __u32 len,
+					      const struct sluice_flow *f,
+					      const struct sluice_event_ids *ids)
+{
+	if (sluice_events_enabled(SLUICE_EVENTS_TRACE))
+		sluice_trace_submit(ifindex, dir, point, len, f, ids);
 }
 
 #endif

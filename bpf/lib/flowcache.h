@@ -26,6 +26,11 @@
  * conntrack, which marks closing entries, and a closing entry's slot is
  * cleared and never filled again.
  *
+ * Per-packet trace (event level trace, lib/ep_events.h): the fast path
+ * decides it when it fills a slot (e->trace) and a hit emits it, so the
+ * default level pays one branch on the slot; a level change reaches a
+ * cached flow when its slot expires (within a jiffy).
+ *
  * Per CPU: no locks, no shared cache lines; TC programs on one CPU do not
  * interleave (softirq / BH-disabled), so a slot is never seen half
  * written. A hit costs the header loads, one multiply, one inlined array
@@ -39,6 +44,7 @@
 #include "l4.h"
 #include "endpoint.h"
 #include "counters.h"
+#include "events.h"
 
 #ifndef TC_ACT_OK
 #define TC_ACT_OK 0
@@ -133,7 +139,8 @@ static __always_inline int sluice_fc_key_of(const struct sluice_flow *f,
 static __always_inline void
 sluice_fc_update(void *map, const struct sluice_flow *f, __u32 ifindex,
 		 __u32 flags, __u64 prev, __u32 epoch, __u64 now,
-		 __u32 redirect, const __u8 *pod_mac, const __u8 *host_mac)
+		 __u32 redirect, const __u8 *pod_mac, const __u8 *host_mac,
+		 __u32 trace)
 {
 	struct sluice_fc_key k;
 	struct sluice_fc_entry *e;
@@ -167,6 +174,7 @@ sluice_fc_update(void *map, const struct sluice_flow *f, __u32 ifindex,
 	e->ep_epoch = epoch;
 	e->until = now + SLUICE_FC_JIFFIES;
 	e->redirect = redirect;
+	e->trace = trace;
 	if (redirect) {
 		__builtin_memcpy(e->eth, pod_mac, ETH_ALEN);
 		__builtin_memcpy((__u8 *)e->eth + ETH_ALEN, host_mac, ETH_ALEN);
@@ -181,8 +189,31 @@ sluice_fc_update(void *map, const struct sluice_flow *f, __u32 ifindex,
  * a local pod, or TC_ACT_OK to the host stack. Returns that verdict, or -1
  * (no hit: the caller takes the conntrack path, which parses the packet in
  * full). */
+/* The trace event of a hit whose slot says trace (e->trace): the packet is
+ * parsed again here, so the hot path carries only this call. After the
+ * hit's MAC rewrite: the call may invalidate the caller's packet pointers. */
+__attribute__((noinline)) int sluice_fc_trace(struct __sk_buff *skb, __u32 dir,
+					      __u32 point)
+{
+	struct sluice_flow f = {};
+	struct sluice_l3 l3 = {};
+	void *data, *data_end;
+
+	if (!skb)
+		return 0;
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	if (sluice_parse_l3(data, data_end, &l3) != SLUICE_PARSE_OK ||
+	    sluice_parse_flow(data, data_end, &l3, &f))
+		return 0; /* the hit parsed these headers: not reached */
+	sluice_trace_submit(skb->ifindex, dir, point, skb->len, &f, NULL);
+	return 0;
+}
+
 /* A hit's slot e (tuple already compared): valid for this veth now? Then
- * deliver. data: the packet, whose first 34 bytes are known to be there. */
+ * deliver. data: the packet, whose first 34 bytes are known to be there.
+ * The trace test is one branch on the slot already loaded: the default
+ * level pays nothing else for trace. */
 static __always_inline int sluice_fc_use(struct sluice_fc_entry *e,
 					 struct __sk_buff *skb, void *data,
 					 int out, __u32 dir)
@@ -191,11 +222,18 @@ static __always_inline int sluice_fc_use(struct sluice_fc_entry *e,
 	    bpf_jiffies64() >= e->until)
 		return -1;
 	sluice_count(dir, SLUICE_DROP_NONE, skb->len);
-	if (!out || !e->redirect)
+	if (!out || !e->redirect) {
+		if (unlikely(e->trace))
+			sluice_fc_trace(skb, dir,
+					out ? SLUICE_TRACE_TO_STACK :
+					      SLUICE_TRACE_TO_ENDPOINT);
 		return TC_ACT_OK;
+	}
 	((__u32 *)data)[0] = e->eth[0];
 	((__u32 *)data)[1] = e->eth[1];
 	((__u32 *)data)[2] = e->eth[2];
+	if (unlikely(e->trace))
+		sluice_fc_trace(skb, dir, SLUICE_TRACE_TO_ENDPOINT);
 	return bpf_redirect_peer(e->redirect, 0);
 }
 

@@ -106,9 +106,20 @@ enum sluice_event_level {
 	SLUICE_EVENTS_TRACE = 3, /* plus per-packet trace events */
 };
 
+/* sluice_config.flags. The EP bits are kept by the endpoint manager: what per-endpoint
+ * level overrides exist, so that hooks pay for finding their endpoint's
+ * level only when one could differ from event_level. */
+enum sluice_config_flags {
+	SLUICE_CFG_EP_EVENTS = 1 << 0, /* some endpoint overrides the level */
+	SLUICE_CFG_EP_TRACE = 1 << 1,  /* some endpoint's override is trace */
+	/* lb.mode dsr: north-south connections to other nodes go with
+	 * IP-in-IP, keeping the client's address (else SNAT to the node). */
+	SLUICE_CFG_LB_DSR = 1 << 2,
+};
+
 struct sluice_config {
-	__u32 event_level;
-	__u32 flags;
+	__u32 event_level; /* enum sluice_event_level: the global level */
+	__u32 flags;       /* enum sluice_config_flags */
 	__u64 reserved[3];
 };
 
@@ -138,6 +149,15 @@ enum sluice_verdict {
 	SLUICE_VERDICT_TRANSLATED = 5, /* service translation */
 };
 
+/* Where a TRACE event saw its packet go (sluice_event.reason of TRACE
+ * events). Codes are an ABI: only append. */
+enum sluice_trace_point {
+	SLUICE_TRACE_TO_ENDPOINT = 1, /* delivered into a pod on this node */
+	SLUICE_TRACE_TO_STACK = 2,    /* from a pod, handed to the host stack */
+	SLUICE_TRACE_TO_DEVICE = 3,   /* from a pod, redirected out of a node
+				       * device (NodePort reply) */
+};
+
 /* One flow event, for every type. Addresses are in network byte order
  * (IPv4 in the first 4 bytes), ports in network byte order, 0 when not
  * known. saddr/daddr/sport/dport are the packet as the hook saw it: for a
@@ -148,7 +168,8 @@ struct sluice_event {
 	__u64 ts_ns;
 	__u32 ifindex;   /* where the hook ran */
 	__u16 type;      /* enum sluice_event_type */
-	__u16 reason;    /* enum sluice_drop_reason (drops), else 0 */
+	__u16 reason;    /* enum sluice_drop_reason (drops), enum
+			  * sluice_trace_point (traces), else 0 */
 	__u8 family;     /* AF_INET / AF_INET6, 0 when not IP or unknown */
 	__u8 proto;      /* IPPROTO_* */
 	__u8 dir;        /* enum sluice_dir, from the pod's point of view */

@@ -131,13 +131,6 @@ struct sluice_lb_affinity {
 /* A cached next hop is looked up again after this long. */
 #define SLUICE_NP_HOP_TTL_NS 1000000000ull
 
-/* sluice_config.flags */
-enum sluice_config_flags {
-	/* lb.mode dsr: forward north-south connections to other nodes with
-	 * IP-in-IP, keeping the client's address (else SNAT to the node). */
-	SLUICE_CFG_LB_DSR = 1 << 0,
-};
-
 enum sluice_np_mode {
 	SLUICE_NP_SNAT = 0,
 	SLUICE_NP_DSR = 1,

@@ -35,6 +35,15 @@ enum sluice_ep_flags {
 	SLUICE_EP_EGRESS_ENFORCED = 1 << 1,  /* some policy selects it (out) */
 };
 
+/* The endpoint's event level override (Pod annotation
+ * sluice.io/events-level) in bits 8-10 of its flags: enum
+ * sluice_event_level + 1, 0 = none (the global events.level applies). In
+ * the flags word so the endpoint keeps its size and layout. */
+#define SLUICE_EP_EVENTS_SHIFT 8
+#define SLUICE_EP_EVENTS_MASK (0x7u << SLUICE_EP_EVENTS_SHIFT)
+#define SLUICE_EP_EVENTS(level) \
+	((((__u32)(level)) + 1) << SLUICE_EP_EVENTS_SHIFT)
+
 /* A local endpoint (pod): value of sluice_ep_if (key: __u32 ifindex of the
  * host-side veth) and of sluice_ep_ip (key: struct sluice_addr_key). */
 struct sluice_endpoint {
@@ -203,6 +212,10 @@ struct sluice_fc_entry {
 	__u64 until;    /* valid while bpf_jiffies64() < until */
 	__u32 redirect; /* sluice_fc_out: bpf_redirect_peer target, 0 = stack */
 	__u32 eth[3];   /* sluice_fc_out: destination + source MAC to write */
+	/* 1: a hit also emits a trace event (the conntrack fast path found
+	 * the packet's effective event level at trace when it filled the
+	 * slot; a level change reaches cached flows when the slot expires). */
+	__u32 trace;
 };
 
 struct sluice_frag_key {

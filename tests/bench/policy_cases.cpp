@@ -70,9 +70,11 @@ constexpr uint16_t kSport = 40000, kDport = 80;
 // A new connection per iteration needs a distinct source port per
 // iteration: at most 65536 iterations per timed call.
 constexpr uint32_t kNewRepeat = 65536;
-// Every denied iteration must find room for its event in the 8 MiB ring
-// (~70k records of 112 bytes), which is drained before each call.
-constexpr uint32_t kDeniedRepeat = 10000;
+// Every iteration of a case that emits an event per packet (denied, trace)
+// must find room for it in the 8 MiB ring (~70k records of 112 bytes),
+// which is drained before each call: a full ring would time the cheaper
+// failed reserve instead.
+constexpr uint32_t kEventRepeat = 10000;
 constexpr uint32_t kBigPolicyMax = 131072; // policy.endpointMaxEntries for the 100k case
 
 sluice_endpoint make_ep(uint32_t id, uint32_t identity, uint32_t v4, uint32_t ifindex, uint8_t tag)
@@ -118,6 +120,7 @@ struct LxcObj {
 	sluice_lxc *skel = nullptr;
 	ring_buffer *rb = nullptr;
 	size_t events = 0;
+	size_t traces = 0; // SLUICE_EVENT_TRACE among events
 	uint32_t last_reason = 0;
 	sluice_endpoint a{}, b{}, c{};
 	~LxcObj()
@@ -135,6 +138,7 @@ int on_event(void *ctx, void *data, size_t size)
 	if (size < sizeof(sluice_event))
 		return 0;
 	o->events++;
+	o->traces += static_cast<const sluice_event *>(data)->type == SLUICE_EVENT_TRACE;
 	o->last_reason = static_cast<const sluice_event *>(data)->reason;
 	return 0;
 }
@@ -189,6 +193,40 @@ void ct_clear(const LxcObj &o)
 {
 	if (auto r = sluice::ct_flush(o.ct_fd(), bpf_map__fd(o.skel->maps.sluice_ep_epoch)); !r)
 		throw std::runtime_error("ct flush: " + r.error());
+}
+
+// The cost of observability on established flows: established case c (at
+// the default level, flows) again with its packets at event level `level`.
+// The connection is opened as c opens it, then the level is set and the
+// ring drained. At trace level every iteration must emit exactly one trace
+// event, and a call's worth must fit the ring (kEventRepeat).
+Case at_event_level(const Case &c, LxcObj *op, uint32_t level,
+		    const std::string &suffix, const std::string &level_name)
+{
+	Case e = c;
+	e.name = c.name + "-" + suffix;
+	e.what = "as " + c.name + " with event_level = " + level_name + " (default: flows)";
+	e.max_ratio.reset();
+	e.prepare = [op, level, open = c.prepare] {
+		open();
+		set_event_level(*op, level);
+		ring_buffer__consume(op->rb);
+		op->traces = 0;
+	};
+	if (level == SLUICE_EVENTS_TRACE) {
+		e.repeat = kEventRepeat;
+		e.check_timed = [op, name = e.name, inner = c.check_timed](const RunResult &r,
+									 uint32_t iters) {
+			if (inner)
+				inner(r, iters);
+			ring_buffer__consume(op->rb);
+			if (op->traces != iters)
+				throw VerifyError(name + ": " + std::to_string(iters) +
+						  " iterations emitted " + std::to_string(op->traces) +
+						  " trace events");
+		};
+	}
+	return e;
 }
 
 // One sluice_lxc instance: endpoints A (on kDev, egress-enforced with
@@ -356,24 +394,12 @@ void add_policy_cases(Bench &b)
 		};
 		est.push_back(std::move(es));
 		// The cost of observability on established flows: the same with
-		// events off (the cases above run at the default level, flows).
+		// events off and with per-packet trace.
 		if (n == 1) {
-			Case eo = est.back();
-			eo.name = "policy/established/1-events-off";
-			eo.what = "as policy/established/1 with event_level = off (default: flows)";
-			eo.max_ratio.reset();
-			eo.prepare = [op, syn, ctx] {
-				set_event_level(*op, SLUICE_EVENTS_OFF);
-				ct_clear(*op);
-				const RunResult r = test_run(op->out_fd(), syn, 1, ctx);
-				if (r.retval != TC_ACT_REDIRECT || ct_count(*op) != 1)
-					throw VerifyError("policy/established: the opening SYN was not allowed");
-			};
-			eo.check_timed = [op, name = eo.name](const RunResult &, uint32_t) {
-				if (ct_count(*op) != 1)
-					throw VerifyError(name + ": the established path created CT entries");
-			};
+			Case eo = at_event_level(est.back(), op, SLUICE_EVENTS_OFF, "events-off", "off");
+			Case et = at_event_level(est.back(), op, SLUICE_EVENTS_TRACE, "trace", "trace");
 			est.push_back(std::move(eo));
+			est.push_back(std::move(et));
 		}
 
 		// ESTABLISHED, MANY FLOWS: 65,536 established connections, ACKs of a
@@ -415,7 +441,7 @@ void add_policy_cases(Bench &b)
 
 		// DENIED: no rule for C's identity: {C}, {any}, {world} all miss;
 		// drop counted, one event per iteration (the ring is drained before
-		// each call and holds more than kDeniedRepeat events).
+		// each call and holds more than kEventRepeat events).
 		Case dn = c;
 		dn.name = "policy/denied/" + sz;
 		dn.what = "pod A -> local pod C:80, no rule for C: 3 policy misses, drop counter and "
@@ -423,7 +449,7 @@ void add_policy_cases(Bench &b)
 		dn.prog_fd = o->out_fd();
 		dn.packet = deny;
 		dn.expect_verdict = TC_ACT_SHOT;
-		dn.repeat = kDeniedRepeat;
+		dn.repeat = kEventRepeat;
 		dn.prepare = [op] {
 			ct_clear(*op);
 			set_event_level(*op, SLUICE_EVENTS_DROPS);
@@ -635,22 +661,10 @@ void add_lb_tc_cases(Bench &b)
 		};
 		est.push_back(std::move(es));
 		if (n == 1) {
-			Case eo = est.back();
-			eo.name = "lb/clusterip/established/1-events-off";
-			eo.what = "as lb/clusterip/established/1 with event_level = off (default: flows)";
-			eo.prepare = [op, syn, ctx, w0] {
-				set_event_level(*op, SLUICE_EVENTS_OFF);
-				ct_clear(*op);
-				w0->reset();
-				const RunResult r = test_run(op->out_fd(), syn, 1, ctx);
-				if (r.retval != TC_ACT_REDIRECT || ct_count(*op) != 2)
-					throw VerifyError("lb/clusterip/established: the opening SYN failed");
-			};
-			eo.check_timed = [op, name = eo.name](const RunResult &, uint32_t) {
-				if (ct_count(*op) != 2)
-					throw VerifyError(name + ": the established path created CT entries");
-			};
+			Case eo = at_event_level(est.back(), op, SLUICE_EVENTS_OFF, "events-off", "off");
+			Case et = at_event_level(est.back(), op, SLUICE_EVENTS_TRACE, "trace", "trace");
 			est.push_back(std::move(eo));
+			est.push_back(std::move(et));
 		}
 	}
 	for (Case &c : est)

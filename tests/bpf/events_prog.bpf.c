@@ -50,7 +50,8 @@ int test_events(struct __sk_buff *skb)
 	ids.rule_id = 0;
 	sluice_emit_xlate(skb->ifindex, SLUICE_DIR_EGRESS, skb->len, &f, be,
 			  bpf_htons(8080), &ids);
-	sluice_emit_trace(skb->ifindex, SLUICE_DIR_EGRESS, skb->len, &f, &ids);
+	sluice_emit_trace(skb->ifindex, SLUICE_DIR_EGRESS, SLUICE_TRACE_TO_STACK,
+			  skb->len, &f, &ids);
 	return 0;
 }
 

@@ -281,6 +281,104 @@ TEST_F(ObserveE2E, TopShowsTheBusiestFlowsAndEndpointsWithRates) {
   EXPECT_EQ(t.find("error"), std::string::npos) << t;
 }
 
+// sluice.io/events-level on a Pod: re-applying pod a with it changes the
+// level of a's hooks only.
+class EventsLevelE2E : public ObserveE2E {
+ protected:
+  void annotate_a(const std::string& level) {
+    const std::string ann =
+        level.empty() ? "" : ", annotations: {sluice.io/events-level: '" + level + "'}";
+    auto r = apply("apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x, "
+                   "labels: {pod: a}" + ann + "}\n");
+    ASSERT_EQ(r.rc, 0) << r.out;
+  }
+  // Trace events of UDP datagrams from `pod` to port.
+  std::vector<json> traces_from(const std::string& pod, int port) {
+    std::vector<json> v;
+    for (const auto& e : observe("--last 4096 --type trace --protocol UDP"))
+      if (e.value("src_pod", "") == pod && e.value("dst_port", 0) == port)
+        v.push_back(e);
+    return v;
+  }
+  uint64_t counted(const std::string& reason, const std::string& dir) {
+    auto st = json::parse(ctl("status -o json").out);
+    for (const auto& c : st["counters"])
+      if (c["reason"] == reason && c["direction"] == dir)
+        return c["packets"].get<uint64_t>();
+    return 0;
+  }
+};
+
+TEST_F(EventsLevelE2E, AnnotatedTracePodShowsEveryPacketItSends) {
+  annotate_a("trace");
+  // The override reached a's endpoint in the datapath, and only a's.
+  auto eps = json::parse(ctl("bpf ep_if list -o json").out);
+  ASSERT_EQ(eps.size(), 3u) << eps.dump();
+  for (const auto& e : eps)
+    EXPECT_EQ(e["eventsLevel"], e["pod"] == "x/a" ? "trace" : "") << e.dump();
+  const int n = 5;
+  udp("a", v4_of(b_), 9999, n);
+  udp("c", v4_of(b_), 9999, n);  // c and b keep the global level (flows)
+  std::this_thread::sleep_for(500ms);  // the agent reads events on its own thread
+  auto ev = traces_from("x/a", 9999);
+  ASSERT_EQ(ev.size(), size_t(n)) << "one trace per datagram, new or established";
+  for (const auto& e : ev) {
+    EXPECT_EQ(e["verdict"], "forwarded") << e.dump();
+    EXPECT_EQ(e["trace_point"], "to-endpoint") << e.dump();  // straight into b
+    EXPECT_EQ(e["direction"], "egress") << e.dump();
+    EXPECT_EQ(e["interface_pod"], "x/a") << e.dump();
+    EXPECT_EQ(e["dst_pod"], "x/b") << e.dump();
+    EXPECT_EQ(e["dst_ip"], v4_of(b_)) << e.dump();
+  }
+  EXPECT_TRUE(traces_from("x/c", 9999).empty());
+  // The text form names the observation point and the hook.
+  auto t = ctl("observe --last 1 --type trace --pod x/a");
+  ASSERT_EQ(t.rc, 0) << t.out;
+  EXPECT_NE(t.out.find("forwarded"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("to-endpoint on lxc"), std::string::npos) << t.out;
+  // Without the annotation a is back at the global level: no more traces.
+  annotate_a("");
+  udp("a", v4_of(b_), 9999, n);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(traces_from("x/a", 9999).size(), size_t(n));
+}
+
+TEST_F(EventsLevelE2E, AnnotatedOffPodReportsNoDropsButCountsThem) {
+  annotate_a("off");
+  auto r = apply("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                 "metadata: {name: a-no-egress, namespace: x}\n"
+                 "spec: {podSelector: {matchLabels: {pod: a}}, policyTypes: [Egress]}\n");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  auto denied_from_a = [&] {
+    size_t k = 0;
+    for (const auto& e : observe("--last 4096 --drop-reason policy-deny-egress"))
+      k += e.value("interface_pod", "") == "x/a" && e.value("dst_port", 0) == 9999;
+    return k;
+  };
+  const int n = 5;
+  const uint64_t before = counted("policy-deny-egress", "egress");
+  udp("a", v4_of(c_), 9999, n);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(counted("policy-deny-egress", "egress") - before, uint64_t(n));
+  EXPECT_EQ(denied_from_a(), 0u);
+  // The same drops at the global level are reported.
+  annotate_a("");
+  udp("a", v4_of(c_), 9999, n);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(counted("policy-deny-egress", "egress") - before, uint64_t(2 * n));
+  EXPECT_EQ(denied_from_a(), size_t(n));
+}
+
+TEST_F(EventsLevelE2E, InvalidLevelIsRejectedNamingTheAnnotation) {
+  auto r = apply("apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x, "
+                 "annotations: {sluice.io/events-level: loud}}\n");
+  EXPECT_NE(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("metadata.annotations[sluice.io/events-level]: Invalid value "
+                       "\"loud\""),
+            std::string::npos)
+      << r.out;
+}
+
 // The Prometheus endpoint, scraped from inside the node namespace.
 class MetricsE2E : public ObserveE2E {
  protected:

@@ -15,7 +15,8 @@ static_assert(sizeof(sluice_lpm_v6_key) == 20);
 static_assert(offsetof(sluice_lpm_v6_key, addr) == 4);
 static_assert(sizeof(sluice_prefilter_value) == 4);
 static_assert(sizeof(sluice_counter) == 16);
-static_assert(sizeof(sluice_fc_entry) == 72);
+static_assert(sizeof(sluice_fc_entry) == 80);
+static_assert(offsetof(sluice_fc_entry, trace) == 72);
 static_assert(offsetof(sluice_fc_entry, until) == 48);
 static_assert(offsetof(sluice_fc_entry, eth) == 60);
 static_assert(sizeof(sluice_config) == 32);
@@ -45,6 +46,12 @@ static_assert(SLUICE_EVENT_DROP == 1 && SLUICE_EVENT_TRACE == 2 &&
               SLUICE_EVENT_SERVICE_XLATE == 4);
 static_assert(SLUICE_EVENTS_OFF == 0 && SLUICE_EVENTS_DROPS == 1 &&
               SLUICE_EVENTS_FLOWS == 2 && SLUICE_EVENTS_TRACE == 3);
+static_assert(SLUICE_TRACE_TO_ENDPOINT == 1 && SLUICE_TRACE_TO_STACK == 2 &&
+              SLUICE_TRACE_TO_DEVICE == 3);
+// The level override fits its 3 bits and clears the enforcement flags.
+static_assert(SLUICE_EP_EVENTS(SLUICE_EVENTS_TRACE) == 4u << 8);
+static_assert((SLUICE_EP_EVENTS_MASK & (SLUICE_EP_INGRESS_ENFORCED |
+                                        SLUICE_EP_EGRESS_ENFORCED)) == 0);
 static_assert(SLUICE_COUNTER_EVENTS_LOST == SLUICE_REASON_SLOTS - 1);
 // Pod datapath (lxc_abi.h).
 static_assert(sizeof(sluice_endpoint) == 48);
