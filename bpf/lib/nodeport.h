@@ -46,7 +46,7 @@ static __always_inline int sluice_xdp_csum_update(struct xdp_md *ctx,
 	d = bpf_csum_diff(from, n, to, n, (__u16)~c);
 	if (d < 0)
 		return -1;
-	c = ~sluice_csum_fold(d);
+	c = ~sluice_xdp_csum_fold(d);
 	/* UDP sends a computed 0 as 0xffff: 0 means "no checksum" (IPv4)
 	 * or is invalid (IPv6). */
 	if (udp && !c)
@@ -54,7 +54,10 @@ static __always_inline int sluice_xdp_csum_update(struct xdp_md *ctx,
 	return bpf_xdp_store_bytes(ctx, off, &c, 2) ? -1 : 0;
 }
 
-/* Destination address and port of the packet (and f) become to/port:
+/* Not sluice_xdp_nat (xdp_nat.h): this runs inside sluice_xdp_nodeport's
+ * frame, and that out-of-line call would take the chain past the 512-byte
+ * stack; it also handles VLAN-tagged frames (f->l3_off).
+ * Destination address and port of the packet (and f) become to/port:
  * the IPv4 header checksum and the L4 checksum (pseudo-header and port)
  * follow; an IPv4 UDP datagram without checksum keeps none. SCTP needs
  * the port unchanged (its CRC32c covers it). 0 or -1. */

@@ -16,7 +16,7 @@ static __always_inline __u32 sluice_xdp_len(struct xdp_md *ctx)
 	return bpf_xdp_get_buff_len(ctx);
 }
 
-static __always_inline __u16 sluice_csum_fold(__s64 s)
+static __always_inline __u16 sluice_xdp_csum_fold(__s64 s)
 {
 	__u64 c = (__u64)s;
 
@@ -96,12 +96,12 @@ static __noinline int sluice_xdp_nat(struct xdp_md *ctx, struct sluice_flow *f,
 		diff = bpf_csum_diff(from, 8, to, 8, (__u16)~ip->check);
 		if (diff < 0)
 			return -1;
-		ip->check = ~sluice_csum_fold(diff);
+		ip->check = ~sluice_xdp_csum_fold(diff);
 		if (c) {
 			diff = bpf_csum_diff(from, 12, to, 12, (__u16)~*c);
 			if (diff < 0)
 				return -1;
-			*c = ~sluice_csum_fold(diff);
+			*c = ~sluice_xdp_csum_fold(diff);
 		}
 		ip->saddr = to[0];
 		ip->daddr = to[1];
@@ -119,7 +119,7 @@ static __noinline int sluice_xdp_nat(struct xdp_md *ctx, struct sluice_flow *f,
 			diff = bpf_csum_diff(from, 36, to, 36, (__u16)~*c);
 			if (diff < 0)
 				return -1;
-			*c = ~sluice_csum_fold(diff);
+			*c = ~sluice_xdp_csum_fold(diff);
 		}
 		__builtin_memcpy(&ip6->saddr, to, 32);
 	}
@@ -143,7 +143,7 @@ static __always_inline __u16 sluice_ip4_csum(const struct iphdr *ip)
 #pragma unroll
 	for (int i = 0; i < 10; i++)
 		sum += w[i];
-	return ~sluice_csum_fold(sum);
+	return ~sluice_xdp_csum_fold(sum);
 }
 
 /* Wraps f's packet (untagged) in an outer IP header of its own family:
