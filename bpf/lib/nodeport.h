@@ -26,11 +26,18 @@
 #include "ipcache.h"
 #include "policy.h"
 #include "events.h"
+#include "prefilter.h"
 #include "xdp_nat.h"
 #include "nodeport_fwd.h"
+#define SLUICE_REJECT_XDP 1
+#include "reject.h"
 
 /* sluice_xdp_nodeport: the pick is a backend on another node. */
 #define SLUICE_NP_FORWARD 0x100
+/* sluice_xdp_nodeport: no backend may take the connection (counted as a
+ * drop with its reason): answer the client with a RST or ICMP port
+ * unreachable. */
+#define SLUICE_NP_REJECT 0x101
 
 /* Replaces the 16-bit checksum at off: the words from[] become to[]
  * (n bytes, a multiple of 4). 0 or -1. */
@@ -184,8 +191,10 @@ static __always_inline int sluice_np_new(struct xdp_md *ctx,
 	if (!svc)
 		return XDP_PASS;
 	rc = sluice_lb_pick(svc, f, &id);
-	if (rc)
-		return sluice_np_drop(ctx, f, rc);
+	if (rc) {
+		sluice_np_drop(ctx, f, rc);
+		return SLUICE_NP_REJECT;
+	}
 	be = bpf_map_lookup_elem(&sluice_lb_be, &id);
 	if (!be || be->family != f->family)
 		return sluice_np_drop(ctx, f, SLUICE_DROP_LB_NO_BACKEND);
@@ -257,6 +266,9 @@ static __noinline int sluice_np_decap(struct xdp_md *ctx,
 	    (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP &&
 	     f->proto != IPPROTO_SCTP))
 		return sluice_np_drop(ctx, NULL, SLUICE_DROP_MALFORMED);
+	/* The prefilter saw the outer source only. */
+	if (sluice_prefilter_denied(&l3))
+		return sluice_np_drop(ctx, f, SLUICE_DROP_PREFILTER_DENY);
 	__builtin_memcpy(x->orig_saddr, f->saddr, 16);
 	x->back_port = f->dport;
 	x->backend_id = 0;
@@ -321,12 +333,25 @@ static __always_inline int sluice_xdp_north_south(struct xdp_md *ctx,
 	if (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP &&
 	    f->proto != IPPROTO_SCTP)
 		return XDP_PASS;
-	rc = sluice_np_rev_in(ctx, f);
-	if (rc < 0)
-		rc = sluice_np_fwd_established(ctx, f);
+	/* Forwarding is for untagged frames only (xdp_nat.h's offsets). */
+	rc = -1;
+	if (f->l3_off == ETH_HLEN) {
+		rc = sluice_np_rev_in(ctx, f);
+		if (rc < 0)
+			rc = sluice_np_fwd_established(ctx, f);
+	}
 	if (rc >= 0)
 		return rc;
 	rc = sluice_xdp_nodeport(ctx, f);
-	return rc == SLUICE_NP_FORWARD ? sluice_np_fwd_new(ctx, f) : rc;
+	if (rc == SLUICE_NP_FORWARD)
+		return sluice_np_fwd_new(ctx, f);
+	/* The reject's scratch is as large as the nodeport frame: called
+	 * from here, they do not stack. */
+	if (rc == SLUICE_NP_REJECT)
+		return sluice_reject_build(ctx, f->l3_off, f->family, f->proto,
+					   f->l4_off) == SLUICE_REJECT_BUILT ?
+			       XDP_TX :
+			       XDP_DROP;
+	return rc;
 }
 #endif

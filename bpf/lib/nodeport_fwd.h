@@ -211,6 +211,7 @@ static __always_inline int sluice_np_fwd_out(struct xdp_md *ctx,
 {
 	__u8 front[16];
 	__be16 front_port = f->dport;
+	__u32 mtu;
 	int rc;
 
 	if (now - v->hop.at > SLUICE_NP_HOP_TTL_NS) {
@@ -228,6 +229,11 @@ static __always_inline int sluice_np_fwd_out(struct xdp_md *ctx,
 			return sluice_np_drop(ctx, f, SLUICE_DROP_LB_NAT_FAILED);
 		return sluice_np_xmit(ctx, &v->hop, 1);
 	}
+	/* The route's MTU was checked with this connection's first packet;
+	 * later ones may be larger (XDP cannot fragment). */
+	mtu = 0;
+	if (bpf_check_mtu(ctx, v->hop.ifindex, &mtu, sluice_np_olen(f, v->mode), 0))
+		return sluice_np_drop(ctx, f, SLUICE_DROP_LB_MTU_EXCEEDED);
 	__builtin_memcpy(front, f->daddr, 16);
 	if (sluice_xdp_nat(ctx, f, f->saddr, v->back,
 			   SLUICE_PORTS(f->sport, v->back_port)) ||
@@ -235,6 +241,20 @@ static __always_inline int sluice_np_fwd_out(struct xdp_md *ctx,
 			     v->hop.smac, v->hop.dmac))
 		return sluice_np_drop(ctx, f, SLUICE_DROP_LB_NAT_FAILED);
 	return sluice_np_xmit(ctx, &v->hop, 0);
+}
+
+/* The reverse (reply) key of SNAT connection v of client tuple f. */
+static __always_inline void sluice_np_rev_key(const struct sluice_np_fwd *v,
+					      const struct sluice_flow *f,
+					      struct sluice_ct_key *rk)
+{
+	__builtin_memcpy(rk->saddr, v->back, 16);
+	__builtin_memcpy(rk->daddr, v->snat, 16);
+	rk->sport = v->back_port;
+	rk->dport = v->snat_port;
+	rk->proto = f->proto;
+	rk->family = f->family;
+	rk->pad = 0;
 }
 
 /* FIN/RST: both entries of the connection go to the short timeout. */
@@ -247,16 +267,38 @@ static __always_inline void sluice_np_closing(struct sluice_np_fwd *v,
 	v->closing = 1;
 	if (v->mode != SLUICE_NP_SNAT)
 		return;
-	__builtin_memcpy(rk.saddr, v->back, 16);
-	__builtin_memcpy(rk.daddr, v->snat, 16);
-	rk.sport = v->back_port;
-	rk.dport = v->snat_port;
-	rk.proto = f->proto;
-	rk.family = f->family;
-	rk.pad = 0;
+	sluice_np_rev_key(v, f, &rk);
 	r = bpf_map_lookup_elem(&sluice_np_rev, &rk);
 	if (r)
 		r->closing = 1;
+}
+
+/* Once a second per connection: is entry v still what it says? Its backend
+ * must still be that backend (a removed one's address may be reused), and
+ * a SNAT connection's port must still be its own (the reverse entry may
+ * have been evicted and the port given to another client); the reverse
+ * entry is refreshed with it, so a one-way flow (no replies) keeps its
+ * port. 0: dead, pick again. */
+static __always_inline int sluice_np_still_valid(struct sluice_np_fwd *v,
+						 const struct sluice_flow *f,
+						 __u64 now)
+{
+	struct sluice_ct_key rk __attribute__((aligned(8)));
+	struct sluice_lb_backend *be;
+	struct sluice_np_rev *r;
+
+	be = bpf_map_lookup_elem(&sluice_lb_be, &v->backend_id);
+	if (!be || be->port != v->back_port || !sluice_addr_eq(be->addr, v->back))
+		return 0;
+	if (v->mode != SLUICE_NP_SNAT)
+		return 1;
+	sluice_np_rev_key(v, f, &rk);
+	r = bpf_map_lookup_elem(&sluice_np_rev, &rk);
+	if (!r || r->client_port != f->sport ||
+	    !sluice_addr_eq(r->client, f->saddr))
+		return 0;
+	r->last_seen = now;
+	return 1;
 }
 
 /* The client's packets of a forwarded connection: the XDP verdict, or
@@ -278,8 +320,11 @@ static __noinline int sluice_np_fwd_established(struct xdp_md *ctx,
 	/* Dead: a new connection reusing the tuple picks again. */
 	if (now - v->last_seen > sluice_np_idle_max(f->proto, v->closing))
 		return -1;
-	if (now - v->last_seen > 1000000000ull)
+	if (now - v->last_seen > 1000000000ull) {
+		if (!sluice_np_still_valid(v, f, now))
+			return -1;
 		v->last_seen = now;
+	}
 	if (unlikely(f->tcp_flags & (SLUICE_TCP_FIN | SLUICE_TCP_RST)) &&
 	    !v->closing)
 		sluice_np_closing(v, f);
@@ -311,6 +356,8 @@ static __noinline int sluice_np_rev_in(struct xdp_md *ctx,
 		r->last_seen = now;
 	if (unlikely(f->tcp_flags & (SLUICE_TCP_FIN | SLUICE_TCP_RST)))
 		r->closing = 1;
+	if (unlikely(!r->replied))
+		r->replied = 1;
 	if (sluice_xdp_nat(ctx, f, r->front, r->client,
 			   SLUICE_PORTS(r->front_port, r->client_port)))
 		return sluice_np_drop(ctx, f, SLUICE_DROP_LB_NAT_FAILED);
@@ -358,8 +405,12 @@ static __noinline int sluice_np_snat_port(const struct sluice_flow *f,
 		if (!bpf_map_update_elem(&sluice_np_rev, &rk, &r, BPF_NOEXIST))
 			goto got;
 		old = bpf_map_lookup_elem(&sluice_np_rev, &rk);
+		/* Never answered (a SYN from a spoofed source, say): the short
+		 * timeout, so a flood cannot hold the ports for hours. */
 		if (old && r.last_seen - old->last_seen >
-				   sluice_np_idle_max(f->proto, old->closing) &&
+				   (old->replied ?
+					    sluice_np_idle_max(f->proto, old->closing) :
+					    SLUICE_NP_IDLE_DGRAM_NS) &&
 		    !bpf_map_update_elem(&sluice_np_rev, &rk, &r, BPF_EXIST))
 			goto got;
 	}
@@ -401,6 +452,11 @@ static __noinline int sluice_np_fwd_new(struct xdp_md *ctx,
 	v->backend_id = x->backend_id;
 	v->svc_id = x->svc_id;
 	v->last_seen = bpf_ktime_get_coarse_ns();
+	/* SCTP's CRC32c covers the ports and no helper redoes it: only DSR
+	 * with an unchanged port can carry it. Refused before any state. */
+	if (f->proto == IPPROTO_SCTP &&
+	    (v->mode == SLUICE_NP_SNAT || v->back_port != f->dport))
+		return sluice_np_drop(ctx, f, SLUICE_DROP_LB_NAT_FAILED);
 	rc = sluice_np_route(ctx, v->back,
 			     SLUICE_NP_FL(f->family,
 					  len + sluice_np_olen(f, v->mode)),

@@ -42,6 +42,22 @@
 #define TC_ACT_SHOT 2
 #endif
 
+/* The same answers at XDP (a NodePort without backends, answered out of
+ * the node device with XDP_TX): an object defines SLUICE_REJECT_XDP before
+ * including this header, and the packet accessors below take a struct
+ * xdp_md. Everything else is shared. */
+#ifdef SLUICE_REJECT_XDP
+typedef struct xdp_md sluice_rj_ctx;
+#define sluice_rj_load(c, off, to, n) bpf_xdp_load_bytes(c, off, to, n)
+#define sluice_rj_store(c, off, from, n) bpf_xdp_store_bytes(c, off, from, n)
+#define sluice_rj_len(c) bpf_xdp_get_buff_len(c)
+#else
+typedef struct __sk_buff sluice_rj_ctx;
+#define sluice_rj_load(c, off, to, n) bpf_skb_load_bytes(c, off, to, n)
+#define sluice_rj_store(c, off, from, n) bpf_skb_store_bytes(c, off, from, n, 0)
+#define sluice_rj_len(c) ((c)->len)
+#endif
+
 /* sluice_reject_build results; negative: the packet cannot be answered and
  * may already be partly rewritten (drop it). */
 #define SLUICE_REJECT_BUILT 0
@@ -151,11 +167,17 @@ static __always_inline void sluice_reject_rst(struct tcphdr *th, __u32 payload,
 }
 
 /* Replaces everything from l3_off on with the first len bytes of b. */
-static __always_inline int sluice_reject_write(struct __sk_buff *skb,
+static __always_inline int sluice_reject_write(sluice_rj_ctx *skb,
 					       __u32 l3_off, void *b, __u32 len)
 {
 	__u32 new_len = l3_off + len;
 
+#ifdef SLUICE_REJECT_XDP
+	/* An XDP frame is linear here and carries full checksums. */
+	if (bpf_xdp_adjust_tail(skb, (int)new_len - (int)sluice_rj_len(skb)))
+		return SLUICE_REJECT_EINVAL;
+	return bpf_xdp_store_bytes(skb, l3_off, b, len);
+#else
 	/* Only a failed grow is fatal. A packet that cannot shrink (its
 	 * CHECKSUM_PARTIAL field lies beyond new_len: more than 40 bytes of
 	 * IPv6 extension headers) goes with trailing bytes; a pod's stack
@@ -164,9 +186,10 @@ static __always_inline int sluice_reject_write(struct __sk_buff *skb,
 	if (bpf_skb_change_tail(skb, new_len, 0) && skb->len < new_len)
 		return SLUICE_REJECT_EINVAL;
 	return bpf_skb_store_bytes(skb, l3_off, b, len, BPF_F_RECOMPUTE_CSUM);
+#endif
 }
 
-static __always_inline int sluice_reject_v4(struct __sk_buff *skb,
+static __always_inline int sluice_reject_v4(sluice_rj_ctx *skb,
 					    __u32 l3_off, __u32 l4_proto,
 					    __u32 l4_off,
 					    union sluice_reject_buf *b)
@@ -175,7 +198,7 @@ static __always_inline int sluice_reject_v4(struct __sk_buff *skb,
 	struct iphdr *orig = (struct iphdr *)b->i4.quote;
 	__u32 ihl, tot, quote, avail;
 
-	if (bpf_skb_load_bytes(skb, l3_off, ip, sizeof(*ip)))
+	if (sluice_rj_load(skb, l3_off, ip, sizeof(*ip)))
 		return SLUICE_REJECT_EINVAL;
 	ihl = ip->ihl * 4;
 	tot = bpf_ntohs(ip->tot_len);
@@ -192,7 +215,7 @@ static __always_inline int sluice_reject_v4(struct __sk_buff *skb,
 		__u32 doff, pad = ihl - sizeof(*ip);
 		__be32 addr;
 
-		if (bpf_skb_load_bytes(skb, l4_off, th, sizeof(*th)))
+		if (sluice_rj_load(skb, l4_off, th, sizeof(*th)))
 			return SLUICE_REJECT_EINVAL;
 		if (((__u8 *)th)[13] & 0x04 /* RST */)
 			return SLUICE_REJECT_NO_REPLY;
@@ -235,7 +258,7 @@ static __always_inline int sluice_reject_v4(struct __sk_buff *skb,
 
 		/* Only queries are answered: never an error (RFC 1122
 		 * 3.2.2), nor a reply. */
-		if (bpf_skb_load_bytes(skb, l4_off, &type, 1))
+		if (sluice_rj_load(skb, l4_off, &type, 1))
 			return SLUICE_REJECT_EINVAL;
 		if (type != 8 && type != 13 && type != 15 && type != 17)
 			return SLUICE_REJECT_NO_REPLY;
@@ -243,7 +266,7 @@ static __always_inline int sluice_reject_v4(struct __sk_buff *skb,
 
 	/* The header with options and 8 bytes of what follows, or less if
 	 * the datagram is shorter (never the link layer's padding). */
-	avail = skb->len - l3_off;
+	avail = sluice_rj_len(skb) - l3_off;
 	if (tot > avail)
 		tot = avail;
 	quote = ihl + 8;
@@ -251,7 +274,7 @@ static __always_inline int sluice_reject_v4(struct __sk_buff *skb,
 		quote = tot;
 	if (quote < sizeof(*ip) || quote > SLUICE_REJECT_QUOTE4_MAX)
 		return SLUICE_REJECT_EINVAL;
-	if (bpf_skb_load_bytes(skb, l3_off, b->i4.quote, quote))
+	if (sluice_rj_load(skb, l3_off, b->i4.quote, quote))
 		return SLUICE_REJECT_EINVAL;
 
 	/* The new header over the loaded copy of the old one: every field
@@ -276,7 +299,7 @@ static __always_inline int sluice_reject_v4(struct __sk_buff *skb,
 				   sizeof(*ip) + sizeof(b->i4.icmp) + quote);
 }
 
-static __always_inline int sluice_reject_v6(struct __sk_buff *skb,
+static __always_inline int sluice_reject_v6(sluice_rj_ctx *skb,
 					    __u32 l3_off, __u32 l4_proto,
 					    __u32 l4_off,
 					    union sluice_reject_buf *b)
@@ -285,7 +308,7 @@ static __always_inline int sluice_reject_v6(struct __sk_buff *skb,
 	struct ipv6hdr *orig = (struct ipv6hdr *)b->i6.quote;
 	__u32 tot, quote, avail;
 
-	if (bpf_skb_load_bytes(skb, l3_off, ip6, sizeof(*ip6)))
+	if (sluice_rj_load(skb, l3_off, ip6, sizeof(*ip6)))
 		return SLUICE_REJECT_EINVAL;
 	tot = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 	if (ip6->version != 6 || l4_off < l3_off + sizeof(*ip6) ||
@@ -296,7 +319,7 @@ static __always_inline int sluice_reject_v6(struct __sk_buff *skb,
 		struct tcphdr *th = &b->t6.tcp;
 		__u32 doff, hdrs, tclass, pad;
 
-		if (bpf_skb_load_bytes(skb, l4_off, th, sizeof(*th)))
+		if (sluice_rj_load(skb, l4_off, th, sizeof(*th)))
 			return SLUICE_REJECT_EINVAL;
 		if (((__u8 *)th)[13] & 0x04 /* RST */)
 			return SLUICE_REJECT_NO_REPLY;
@@ -333,7 +356,7 @@ static __always_inline int sluice_reject_v6(struct __sk_buff *skb,
 		/* Types below 128 are errors (RFC 4443 2.4 e); of the
 		 * informational ones only an echo request is a "connection"
 		 * attempt (the rest is replies, ND, MLD). */
-		if (bpf_skb_load_bytes(skb, l4_off, &type, 1))
+		if (sluice_rj_load(skb, l4_off, &type, 1))
 			return SLUICE_REJECT_EINVAL;
 		if (type != 128)
 			return SLUICE_REJECT_NO_REPLY;
@@ -341,7 +364,7 @@ static __always_inline int sluice_reject_v6(struct __sk_buff *skb,
 
 	/* Through 8 bytes of the upper-layer header; with a longer
 	 * extension chain the first SLUICE_REJECT_QUOTE6_MAX bytes. */
-	avail = skb->len - l3_off;
+	avail = sluice_rj_len(skb) - l3_off;
 	if (tot > avail)
 		tot = avail;
 	quote = l4_off - l3_off + 8;
@@ -351,7 +374,7 @@ static __always_inline int sluice_reject_v6(struct __sk_buff *skb,
 		quote = tot;
 	if (quote < sizeof(*ip6) || quote > SLUICE_REJECT_QUOTE6_MAX)
 		return SLUICE_REJECT_EINVAL;
-	if (bpf_skb_load_bytes(skb, l3_off, b->i6.quote, quote))
+	if (sluice_rj_load(skb, l3_off, b->i6.quote, quote))
 		return SLUICE_REJECT_EINVAL;
 
 	/* Every field of the new header is set. */
@@ -382,7 +405,7 @@ static __always_inline int sluice_reject_v6(struct __sk_buff *skb,
  * SLUICE_REJECT_NO_REPLY (packet untouched) or negative (drop; the packet
  * may be partly rewritten). Global: verified once, on its own, not as part
  * of every path through the caller. */
-__attribute__((noinline)) int sluice_reject_build(struct __sk_buff *skb,
+__attribute__((noinline)) int sluice_reject_build(sluice_rj_ctx *skb,
 						  __u32 l3_off, __u32 family,
 						  __u32 l4_proto, __u32 l4_off)
 {
@@ -396,7 +419,7 @@ __attribute__((noinline)) int sluice_reject_build(struct __sk_buff *skb,
 		return SLUICE_REJECT_NO_REPLY; /* RFC 1122 3.2.2, RFC 792 */
 	if (l3_off < ETH_HLEN || l3_off > ETH_HLEN + 8 || l4_off > 0xffff)
 		return SLUICE_REJECT_EINVAL;
-	if (bpf_skb_load_bytes(skb, 0, mac, sizeof(mac)))
+	if (sluice_rj_load(skb, 0, mac, sizeof(mac)))
 		return SLUICE_REJECT_EINVAL;
 	__builtin_memset(&b, 0, sizeof(b));
 	if (family == AF_INET)
@@ -409,8 +432,8 @@ __attribute__((noinline)) int sluice_reject_build(struct __sk_buff *skb,
 		return rc;
 	/* h_dest, h_source swapped: the answer comes from where the packet
 	 * went. */
-	if (bpf_skb_store_bytes(skb, 0, mac + ETH_ALEN, ETH_ALEN, 0) ||
-	    bpf_skb_store_bytes(skb, ETH_ALEN, mac, ETH_ALEN, 0))
+	if (sluice_rj_store(skb, 0, mac + ETH_ALEN, ETH_ALEN) ||
+	    sluice_rj_store(skb, ETH_ALEN, mac, ETH_ALEN))
 		return SLUICE_REJECT_EINVAL;
 	return SLUICE_REJECT_BUILT;
 }
@@ -419,6 +442,7 @@ __attribute__((noinline)) int sluice_reject_build(struct __sk_buff *skb,
  * the veth's peer; this veth's tcx egress is skipped). Returns the TC
  * verdict: TC_ACT_REDIRECT, or TC_ACT_SHOT when there is nothing to send
  * or building failed (the caller counts the drop either way). */
+#ifndef SLUICE_REJECT_XDP
 static __always_inline int sluice_reject(struct __sk_buff *skb, __u32 l3_off,
 					 __u32 family, __u32 l4_proto,
 					 __u32 l4_off)
@@ -427,5 +451,6 @@ static __always_inline int sluice_reject(struct __sk_buff *skb, __u32 l3_off,
 		return TC_ACT_SHOT;
 	return bpf_redirect_peer(skb->ifindex, 0);
 }
+#endif
 
 #endif

@@ -168,7 +168,8 @@ struct sluice_np_rev {
 	__be16 client_port;
 	__be16 front_port;
 	__u8 closing;
-	__u8 pad[3];
+	__u8 replied; /* a reply came back: the long idle time applies */
+	__u8 pad[2];
 	__u64 last_seen;
 	struct sluice_np_hop hop; /* toward the client; ifindex 0: not yet */
 };

@@ -168,17 +168,35 @@ TEST_F(NodePortTest, LostConnectionEntryIsMadeAgainAndClashesAreDropped) {
   EXPECT_EQ(drops(SLUICE_DIR_INGRESS, SLUICE_DROP_LB_TUPLE_CLASH), 1u);
 }
 
-TEST_F(NodePortTest, OtherTrafficPassesUntouchedAndNoBackendDrops) {
+TEST_F(NodePortTest, OtherTrafficPassesUntouchedAndNoBackendIsRejected) {
   nodeport(kNode, kNodePort, 1, {});
   Bytes other = tcp(kClient, kNode, 40000, 22);
   RunResult r = xdp(other);
   EXPECT_EQ(r.retval, XDP_PASS);
   EXPECT_EQ(r.data, other);
-  EXPECT_EQ(xdp(tcp(kClient, kNode, 40000, kNodePort)).retval, XDP_DROP);
+  // A NodePort without a ready backend answers at once, back out of the
+  // device it came in on: a RST for TCP (as tcp_v4_send_reset), with the
+  // drop counted under its reason.
+  const Mac cmac = mac_addr("02:00:00:00:00:0a"), nmac = mac_addr("02:00:00:00:00:0b");
+  r = xdp(PacketBuilder().eth(cmac, nmac).ipv4(kClient, kNode).ip_frag(0, false, true)
+              .tcp(40000, kNodePort, TCP_SYN, 1000, 0, 64240).build());
+  EXPECT_EQ(r.retval, XDP_TX);
+  EXPECT_EQ(r.data, PacketBuilder().eth(nmac, cmac).ipv4(kNode, kClient).ip_frag(0, false, true)
+                        .ttl(64).tcp(kNodePort, 40000, TCP_RST | TCP_ACK, 0, 1001, 0).build());
   EXPECT_EQ(drops(SLUICE_DIR_INGRESS, SLUICE_DROP_LB_NO_BACKEND), 1u);
+  // UDP gets ICMP port unreachable quoting the datagram's headers.
+  nodeport(kNode, kNodePort, 2, {}, IPPROTO_UDP);
+  Bytes dgram = PacketBuilder().eth(cmac, nmac).ipv4(kClient, kNode).udp(4000, kNodePort)
+                    .payload("query").build();
+  r = xdp(dgram);
+  EXPECT_EQ(r.retval, XDP_TX);
+  Bytes quote(dgram.begin() + 14, dgram.begin() + 14 + 20 + 8);
+  Bytes want = PacketBuilder().eth(nmac, cmac).ipv4(kNode, kClient).tos(0xc0).ttl(64)
+                   .icmp(3, 3).payload(quote).build();
+  EXPECT_EQ(r.data, want);
+  EXPECT_EQ(drops(SLUICE_DIR_INGRESS, SLUICE_DROP_LB_NO_BACKEND), 2u);
   EXPECT_EQ(ct_entries(), 0u);
 }
-
 
 // ---- to backends on other nodes: SNAT and DSR --------------------------
 
@@ -250,6 +268,28 @@ TEST_F(NodePortFwdTest, SnatSendsToTheOtherNodeAndReversesTheReply) {
                         .tcp(kNodePort, 40000, TCP_SYN | TCP_ACK, 3, 10).payload("yo").build());
   // No conntrack entry: this node applies no policy to it.
   EXPECT_EQ(ct_entries(), 0u);
+}
+
+// Once a second an established entry checks that its backend is still
+// that backend: one whose address changed (a removed pod's id reused) is
+// picked again instead of being sent to the old address.
+TEST_F(NodePortFwdTest, AnEntryWhoseBackendChangedPicksAgain) {
+  nodeport(kNode, kNodePort, 1, {{kRemote, 8080}});
+  Bytes syn = PacketBuilder().eth(kClientMac, node_mac_).ipv4(kClient, kNode)
+                  .tcp(40000, kNodePort, TCP_SYN, 9).build();
+  ASSERT_EQ(fwd(syn).retval, XDP_TX);
+  nodeport(kNode, kNodePort, 1, {{"10.201.0.6", 8080}});  // same id, new address
+  sluice_ct_key k{};
+  sluice_np_fwd v{};
+  ASSERT_EQ(bpf_map__get_next_key(xdp_->maps.sluice_np_fwd, nullptr, &k, sizeof(k)), 0);
+  ASSERT_EQ(bpf_map__lookup_elem(xdp_->maps.sluice_np_fwd, &k, sizeof(k), &v, sizeof(v), 0), 0);
+  v.last_seen -= 2000000000ull;  // due for its once-a-second check
+  ASSERT_EQ(bpf_map__update_elem(xdp_->maps.sluice_np_fwd, &k, sizeof(k), &v, sizeof(v), 0), 0);
+  RunResult r = fwd(PacketBuilder().eth(kClientMac, node_mac_).ipv4(kClient, kNode)
+                        .tcp(40000, kNodePort, TCP_ACK, 10, 4).build());
+  ASSERT_EQ(r.retval, XDP_TX);
+  EXPECT_EQ(r.data, PacketBuilder().eth(node_mac_, kPeerMac).ipv4(kNode, "10.201.0.6")
+                        .tcp(sport_of(r.data, 34), 8080, TCP_ACK, 10, 4).build());
 }
 
 TEST_F(NodePortFwdTest, SnatIpv6UdpAndDistinctPortsPerClient) {

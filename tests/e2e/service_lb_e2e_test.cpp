@@ -241,6 +241,12 @@ class NodePort : public Services {
     // left to offload (CHECKSUM_PARTIAL), which XDP cannot see; packets
     // from a wire carry full checksums. Make the outside a wire.
     ASSERT_EQ(outside_->exec("ethtool -K eth0 tx off").rc, 0);
+    // XDP_TX on a veth hands the frame to the peer's NAPI, which a veth
+    // runs only with an XDP program of its own (a NIC needs nothing): the
+    // bench's empty XDP_PASS program.
+    auto x = outside_->exec("ip link set dev eth0 xdpdrv obj " + bin("../bpf/sluice_empty.bpf.o") +
+                            " sec xdp");
+    ASSERT_EQ(x.rc, 0) << x.out;
     extra_args_ = {"--devices", "np0"};
   }
   json connect_from_outside(const std::string& addr, uint16_t port, int n) {
@@ -285,6 +291,24 @@ TEST_F(NodePort, FromANamespaceOutsideTheNodeReachesEveryBackend) {
   EXPECT_GE(drops("policy-deny-ingress"), 1u);
 }
 
+TEST_F(NodePort, WithoutBackendsTheClientIsRefusedAtOnce) {
+  ASSERT_EQ(apply("apiVersion: v1\nkind: Service\nmetadata: {name: none, namespace: x}\n"
+                  "spec: {type: NodePort, selector: {app: nobody}, ports: [{name: http, "
+                  "port: 80, targetPort: 8080, nodePort: 30090}]}\n")
+                .rc,
+            0);
+  // Refused (a RST from XDP), not a timeout: Kubernetes' "no endpoints"
+  // behaviour, for a client outside the node too.
+  std::ofstream(tmp_ + "/refused.py")
+      << "import socket, sys\ns = socket.socket()\ns.settimeout(3)\ntry:\n"
+         "    s.connect((sys.argv[1], int(sys.argv[2])))\n    print('connected')\n"
+         "except ConnectionRefusedError:\n    print('refused')\nexcept OSError as e:\n"
+         "    print(type(e).__name__)\n";
+  auto r = outside_->exec("python3 " + tmp_ + "/refused.py 198.18.77.2 30090");
+  EXPECT_EQ(r.out, "refused\n");
+  EXPECT_GE(drops("lb-no-backend"), 1u);
+}
+
 // A backend on another host: the node forwards at XDP. The outside
 // namespace is also the router between the node and that host, which
 // serves the backend address 198.18.79.5 (a test-link address: any
@@ -300,12 +324,6 @@ class NodePortRemote : public NodePort {
     auto r = sh("ip link add eth1 netns " + outside_->name() + " type veth peer name eth0 netns " +
                 remote_->name());
     ASSERT_EQ(r.rc, 0) << r.out;
-    // XDP_TX on a veth hands the frame to the peer's NAPI, which a veth
-    // runs only with an XDP program of its own (a NIC needs nothing): the
-    // bench's empty XDP_PASS program.
-    auto x = outside_->exec("ip link set dev eth0 xdpdrv obj " + bin("../bpf/sluice_empty.bpf.o") +
-                            " sec xdp");
-    ASSERT_EQ(x.rc, 0) << x.out;
     for (const char* c : {"ip addr add 198.18.78.1/24 dev eth1", "ip link set eth1 up",
                           "sysctl -qw net.ipv4.ip_forward=1", "ethtool -K eth1 tx off",
                           "ip route add 198.18.79.0/24 via 198.18.78.2"})
@@ -359,6 +377,7 @@ TEST_F(NodePortRemote, SnatForwardsToABackendOnAnotherHostAndBack) {
     else std::this_thread::sleep_for(100ms);
   }
   EXPECT_GE(peer_port, int(SLUICE_NP_SNAT_PORT_MIN)) << seen;
+  EXPECT_LE(peer_port, int(SLUICE_NP_SNAT_PORT_MAX)) << seen;
   EXPECT_EQ(seen.find("198.18.77.1"), std::string::npos) << seen;
   // The first packet found the next hop unresolved: dropped with its
   // reason, and the agent made it a managed neighbour the kernel resolved.
