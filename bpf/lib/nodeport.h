@@ -135,9 +135,10 @@ static __always_inline int sluice_np_admit(struct xdp_md *ctx,
 {
 	struct sluice_ct_key k __attribute__((aligned(8)));
 	struct sluice_ct_hit h = {};
+	struct sluice_event_ids ids;
 	__u32 src_id, src_cidr, rule = 0;
 	__u64 now = bpf_jiffies64();
-	int rc, rev;
+	int rc, rev, allowed;
 
 	rev = sluice_ct_find(f, &k, &h);
 	if (h.v) {
@@ -152,9 +153,20 @@ static __always_inline int sluice_np_admit(struct xdp_md *ctx,
 	if (!ep) /* the backend left this node */
 		return XDP_PASS;
 	sluice_ipcache_get(f->family, f->saddr, &src_id, &src_cidr);
-	if ((ep->flags & SLUICE_EP_INGRESS_ENFORCED) &&
-	    !sluice_policy_allows(ep->ep_id, SLUICE_DIR_INGRESS, f->proto,
-				  bpf_ntohs(f->dport), src_id, src_cidr, &rule))
+	allowed = !(ep->flags & SLUICE_EP_INGRESS_ENFORCED) ||
+		  sluice_policy_allows(ep->ep_id, SLUICE_DIR_INGRESS, f->proto,
+				       bpf_ntohs(f->dport), src_id, src_cidr,
+				       &rule);
+	/* The backend's policy decided here, for a new north-south
+	 * connection: its verdict event, as the pod hook would emit. */
+	ids.src_identity = src_id;
+	ids.dst_identity = ep->identity;
+	ids.ep_id = ep->ep_id;
+	ids.rule_id = allowed ? rule : 0;
+	sluice_emit_verdict(ctx->ingress_ifindex, SLUICE_DIR_INGRESS,
+			    allowed ? SLUICE_VERDICT_ALLOWED : SLUICE_VERDICT_DENIED,
+			    sluice_xdp_len(ctx), f, &ids);
+	if (!allowed)
 		return sluice_np_drop(ctx, f, SLUICE_DROP_POLICY_DENY_INGRESS);
 	rc = sluice_ct_create(f, &k, rev, now, sluice_ep_epoch_now(), rule,
 			      src_id, ep->identity, NULL, ep, x);

@@ -143,7 +143,19 @@ TEST_F(NodePortTest, BackendIngressPolicyAppliesToTheClient) {
   EXPECT_EQ(ct_entries(), 0u);
   enforce(b_, SLUICE_EP_INGRESS_ENFORCED,
           {allow(kWorld, SLUICE_DIR_INGRESS, IPPROTO_TCP, 8080, 8080)});
-  EXPECT_EQ(xdp(tcp(kClient, kNode, 40000, kNodePort)).retval, XDP_PASS);
+  ASSERT_EQ(set_event_level(skel_->maps.sluice_config, SLUICE_EVENTS_FLOWS), 0);
+  drain_ringbuf(skel_->maps.sluice_events);
+  EXPECT_EQ(xdp(tcp(kClient, kNode, 40001, kNodePort)).retval, XDP_PASS);
+  // The new connection's events: its translation, then the backend's
+  // policy verdict for the client (world), made at XDP.
+  auto ev = drain_ringbuf_as<sluice_event>(skel_->maps.sluice_events);
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].type, SLUICE_EVENT_SERVICE_XLATE);
+  EXPECT_EQ(ev[1].type, SLUICE_EVENT_POLICY_VERDICT);
+  EXPECT_EQ(ev[1].verdict, SLUICE_VERDICT_ALLOWED);
+  EXPECT_EQ(ev[1].src_identity, kWorld);
+  EXPECT_EQ(ev[1].dst_identity, b_.identity);
+  EXPECT_EQ(ev[1].dir, SLUICE_DIR_INGRESS);
 }
 
 TEST_F(NodePortTest, LostConnectionEntryIsMadeAgainAndClashesAreDropped) {
