@@ -183,7 +183,8 @@ Status Agent::start_lb() {
                          lxc_->map_fd("sluice_lb_mg_tmpl"),
                          lxc_->map_fd(SLUICE_MAP_LB_BE),
                          lxc_->map_fd(SLUICE_MAP_LB_AFFINITY),
-                         lxc_->map_fd(SLUICE_MAP_LB_BE_CONNS)};
+                         lxc_->map_fd(SLUICE_MAP_LB_BE_CONNS),
+                         lxc_->map_fd(SLUICE_MAP_LB_GATE)};
   auto lb = LbEngine::create(*cluster_, *endpoints_, fds, std::move(c));
   if (!lb) return Error{lb.error()};
   lb_ = std::move(*lb);

@@ -102,6 +102,9 @@ Result<LbMaps> LbMaps::open(const LbMapFds& f) {
   for (const auto& w : want)
     if (auto s = check_map(w.fd, w.name, w.key, w.value); !s)
       return Error{s.error()};
+  if (f.gate >= 0)
+    if (auto s = check_map(f.gate, SLUICE_MAP_LB_GATE, 4, 8); !s)
+      return Error{s.error()};
   LbMaps m(f);
   // New inner maps copy the template's definition (libbpf 1.1's
   // bpf_map__inner_map() is not reliable; the kernel's view is).
@@ -251,8 +254,28 @@ Status LbMaps::del_maglev(uint32_t svc_id) {
   return {};
 }
 
+Status LbMaps::gate(const sluice_lb_svc_key& k) {
+  if (fds_.gate < 0 || k.scope != SLUICE_LB_SCOPE_EXTERNAL) return {};
+  uint32_t a[4];
+  std::memcpy(a, k.addr, sizeof(a));
+  const uint32_t bit = sluice_lb_gate_bit(a), word = bit / 64;
+  uint64_t w = 0;
+  if (bpf_map_lookup_elem(fds_.gate, &word, &w))
+    return map_err(SLUICE_MAP_LB_GATE, "lookup");
+  if (w & (1ull << (bit % 64))) return {};
+  // Only the agent sets bits here besides the datapath's atomic ORs for
+  // SNAT addresses; a lost datapath bit is set again by its next new
+  // connection.
+  w |= 1ull << (bit % 64);
+  if (bpf_map_update_elem(fds_.gate, &word, &w, BPF_ANY))
+    return map_err(SLUICE_MAP_LB_GATE, "update");
+  return {};
+}
+
 Status LbMaps::put_svc(const FrontendKey& k, const sluice_lb_svc& v) {
   const auto key = svc_key(k);
+  // The gate first: the frontend is reachable from the moment it exists.
+  if (auto s = gate(key); !s) return s;
   if (bpf_map_update_elem(fds_.svc, &key, &v, BPF_ANY))
     return map_err(SLUICE_MAP_LB_SVC, k.str());
   return {};
@@ -308,6 +331,7 @@ Status LbMaps::put_svcs(
   for (const auto& [k, v] : fs) {
     keys.push_back(svc_key(k));
     values.push_back(v);
+    if (auto s = gate(keys.back()); !s) return s;
   }
   if (!update_batch(fds_.svc, keys, values))
     return map_err(SLUICE_MAP_LB_SVC, std::to_string(fs.size()) + " frontends");

@@ -20,6 +20,7 @@ namespace sluice::lb {
 struct LbMapFds {
   int svc = -1, slots = -1, maglev = -1, maglev_tmpl = -1, be = -1,
       aff = -1, conns = -1;
+  int gate = -1;  // sluice_lb_gate; -1: not kept (tests of other maps)
 };
 
 class LbMaps {
@@ -87,6 +88,8 @@ class LbMaps {
 
  private:
   explicit LbMaps(const LbMapFds& fds) : fds_(fds) {}
+  // Sets the sluice_lb_gate bit of an external frontend's address.
+  Status gate(const sluice_lb_svc_key& k);
   LbMapFds fds_;
   uint32_t inner_type_ = 0, inner_flags_ = 0, inner_key_ = 0, inner_value_ = 0;
 };

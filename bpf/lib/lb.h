@@ -91,6 +91,39 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } sluice_lb_conns SEC(".maps");
 
+/* sluice_lb_gate: ARRAY, key __u32 word, value __u64 (64 bits),
+ * SLUICE_LB_GATE_BITS / 64 entries. A superset filter of the destinations
+ * north-south traffic can have: the agent sets the bit of every external
+ * frontend address it writes (never clears: a stale bit only costs the
+ * lookups below it), sluice_xdp sets the bit of every SNAT address it
+ * uses. Everything else on a node device skips the load balancer with one
+ * array load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, SLUICE_LB_GATE_BITS / 64);
+} sluice_lb_gate SEC(".maps");
+
+static __always_inline int sluice_lb_gate_has(const __u8 *addr)
+{
+	__u32 bit = sluice_lb_gate_bit((const __u32 *)addr);
+	__u32 word = bit / 64;
+	__u64 *w = bpf_map_lookup_elem(&sluice_lb_gate, &word);
+
+	return w && (*w & (1ull << (bit & 63)));
+}
+
+static __always_inline void sluice_lb_gate_set(const __u8 *addr)
+{
+	__u32 bit = sluice_lb_gate_bit((const __u32 *)addr);
+	__u32 word = bit / 64;
+	__u64 *w = bpf_map_lookup_elem(&sluice_lb_gate, &word);
+
+	if (w && !(*w & (1ull << (bit & 63))))
+		__sync_fetch_and_or(w, 1ull << (bit & 63));
+}
+
 /* sluice_lb_scratch: PERCPU_ARRAY, 1 entry of struct sluice_lb_xlate.
  * Only service packets use it. */
 struct {

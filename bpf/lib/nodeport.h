@@ -345,6 +345,9 @@ static __always_inline int sluice_xdp_north_south(struct xdp_md *ctx,
 	if (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP &&
 	    f->proto != IPPROTO_SCTP)
 		return XDP_PASS;
+	/* Not a frontend or a SNAT address: not the load balancer's. */
+	if (!sluice_lb_gate_has(f->daddr))
+		return XDP_PASS;
 	/* Forwarding is for untagged frames only (xdp_nat.h's offsets). */
 	rc = -1;
 	if (f->l3_off == ETH_HLEN) {

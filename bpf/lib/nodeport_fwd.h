@@ -465,6 +465,8 @@ static __noinline int sluice_np_fwd_new(struct xdp_md *ctx,
 		rc = sluice_np_snat_port(f, v);
 	if (rc)
 		return sluice_np_drop(ctx, f, rc);
+	if (v->mode == SLUICE_NP_SNAT) /* its replies must pass the gate */
+		sluice_lb_gate_set(v->snat);
 	sluice_np_key_of(f, &k);
 	if (bpf_map_update_elem(&sluice_np_fwd, &k, v, BPF_ANY))
 		return sluice_np_drop(ctx, f, SLUICE_DROP_CT_FULL);

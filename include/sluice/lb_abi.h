@@ -15,6 +15,9 @@
 #define SLUICE_MAP_LB_BE "sluice_lb_be"
 #define SLUICE_MAP_LB_AFFINITY "sluice_lb_aff"
 #define SLUICE_MAP_LB_BE_CONNS "sluice_lb_conns"
+#define SLUICE_MAP_LB_GATE "sluice_lb_gate"
+/* Bits of sluice_lb_gate (a superset filter of north-south destinations). */
+#define SLUICE_LB_GATE_BITS (1u << 18)
 
 #define SLUICE_LB_SVC_MAX 262144u      /* frontends (address, port, proto) */
 #define SLUICE_LB_SVC_IDS_MAX 262144u  /* backend sets (svc ids 1..max-1) */
@@ -196,6 +199,18 @@ static inline __u32 sluice_lb_mix(__u32 h, __u32 v)
 	return h * 5 + 0xe6546b64u;
 }
 
+/* The sluice_lb_gate bit of a destination address (16 bytes as four
+ * native-endian words, IPv4 in the first). */
+static inline __u32 sluice_lb_gate_bit(const __u32 *a)
+{
+	__u32 h = 0x9a7eu;
+
+	h = sluice_lb_mix(h, a[0]);
+	h = sluice_lb_mix(h, a[1]);
+	h = sluice_lb_mix(h, a[2]);
+	h = sluice_lb_mix(h, a[3]);
+	return (h ^ (h >> 16)) & (SLUICE_LB_GATE_BITS - 1);
+}
 static inline __u32 sluice_lb_flow_hash(const __u32 *s, const __u32 *d,
 					__be16 sp, __be16 dp, __u8 proto)
 {

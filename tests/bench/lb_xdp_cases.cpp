@@ -83,6 +83,14 @@ void add_frontends(XdpLb &o, size_t n)
 			put(o.fd(o.skel->maps.sluice_lb_slots), &sk, &be_id);
 		}
 		put(o.fd(o.skel->maps.sluice_lb_svc), &k, &v);
+		// The north-south gate, as the agent's LbMaps sets it.
+		uint32_t w4[4];
+		std::memcpy(w4, k.addr, 16);
+		const uint32_t bit = sluice_lb_gate_bit(w4), word = bit / 64;
+		uint64_t w = 0;
+		bpf_map_lookup_elem(o.fd(o.skel->maps.sluice_lb_gate), &word, &w);
+		w |= 1ull << (bit % 64);
+		put(o.fd(o.skel->maps.sluice_lb_gate), &word, &w);
 	}
 }
 

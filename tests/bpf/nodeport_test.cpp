@@ -72,6 +72,17 @@ class NodePortTest : public LxcTest {
       ASSERT_EQ(map_update(skel_->maps.sluice_lb_slots, sk, id), 0);
     }
     ASSERT_EQ(map_update(skel_->maps.sluice_lb_svc, k, v), 0);
+    gate(k.addr);
+  }
+  // The frontend passes the north-south gate (the agent's LbMaps does this).
+  void gate(const uint8_t* addr) {
+    uint32_t a[4];
+    std::memcpy(a, addr, 16);
+    const uint32_t bit = sluice_lb_gate_bit(a), word = bit / 64;
+    uint64_t w = 0;
+    ASSERT_EQ(bpf_map__lookup_elem(skel_->maps.sluice_lb_gate, &word, 4, &w, 8, 0), 0);
+    w |= 1ull << (bit % 64);
+    ASSERT_EQ(map_update(skel_->maps.sluice_lb_gate, word, w), 0);
   }
   RunResult xdp(const Bytes& f) { return BpfProgRun(xdp_->progs.sluice_xdp).run(f); }
   size_t rows_with(uint32_t flag) {
