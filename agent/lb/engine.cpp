@@ -144,6 +144,7 @@ Status LbEngine::adopt() {
     return sets_[id];
   };
   for (const auto& [k, v] : svc_) {
+    if (auto st = maps_.gate(k); !st) return st;
     auto& s = touch(v.svc_id);
     s.maglev = v.flags & SLUICE_LB_MAGLEV;
     s.maglev_m = v.maglev_m;

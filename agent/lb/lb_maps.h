@@ -86,9 +86,13 @@ class LbMaps {
   static sluice_lb_svc_key svc_key(const FrontendKey& k);
   static FrontendKey frontend_of(const sluice_lb_svc_key& k);
 
+  // Sets the sluice_lb_gate bit of an external frontend's address (put_svc
+  // does it too; adopted pinned frontends need it once: the gate may be
+  // newer than they are).
+  Status gate(const FrontendKey& k) { return gate(svc_key(k)); }
+
  private:
   explicit LbMaps(const LbMapFds& fds) : fds_(fds) {}
-  // Sets the sluice_lb_gate bit of an external frontend's address.
   Status gate(const sluice_lb_svc_key& k);
   LbMapFds fds_;
   uint32_t inner_type_ = 0, inner_flags_ = 0, inner_key_ = 0, inner_value_ = 0;
