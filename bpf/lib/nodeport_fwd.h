@@ -385,12 +385,7 @@ static __noinline int sluice_np_snat_port(const struct sluice_flow *f,
 
 	if (!f || !v)
 		return SLUICE_DROP_LB_SNAT_NO_PORT;
-	__builtin_memcpy(rk.saddr, v->back, 16);
-	__builtin_memcpy(rk.daddr, v->snat, 16);
-	rk.sport = v->back_port;
-	rk.proto = f->proto;
-	rk.family = f->family;
-	rk.pad = 0;
+	sluice_np_rev_key(v, f, &rk); /* dport: each try's port, below */
 	__builtin_memcpy(r.client, f->saddr, 16);
 	__builtin_memcpy(r.front, f->daddr, 16);
 	r.client_port = f->sport;
