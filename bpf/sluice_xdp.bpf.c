@@ -28,7 +28,9 @@ int sluice_xdp(struct xdp_md *ctx)
 			    SLUICE_DROP_PREFILTER_DENY, len, &l3);
 		return XDP_DROP;
 	}
-	if (rc == SLUICE_PARSE_OK) {
+	/* Everything else on the device is passed on the IP header alone:
+	 * the load balancer's candidates are few and found by one array load. */
+	if (rc == SLUICE_PARSE_OK && sluice_xdp_ns_candidate(&l3)) {
 		struct sluice_flow f = {};
 
 		/* Later fragments and what the TC hooks reject go on to them. */

@@ -105,13 +105,24 @@ struct {
 	__uint(max_entries, SLUICE_LB_GATE_BITS / 64);
 } sluice_lb_gate SEC(".maps");
 
-static __always_inline int sluice_lb_gate_has(const __u8 *addr)
+static __always_inline int sluice_lb_gate_test(__u32 bit)
 {
-	__u32 bit = sluice_lb_gate_bit((const __u32 *)addr);
 	__u32 word = bit / 64;
 	__u64 *w = bpf_map_lookup_elem(&sluice_lb_gate, &word);
 
 	return w && (*w & (1ull << (bit & 63)));
+}
+
+/* Whether the packet's destination may be north-south traffic: straight
+ * from the IP header, so the rest of a node's traffic is not parsed past
+ * it. */
+static __always_inline int sluice_lb_gate_has_l3(const struct sluice_l3 *l3)
+{
+	if (l3->family == AF_INET)
+		return sluice_lb_gate_test(
+			sluice_lb_gate_bit4(l3->ip4->daddr, 0, 0, 0));
+	return sluice_lb_gate_test(
+		sluice_lb_gate_bit((const __u32 *)&l3->ip6->daddr));
 }
 
 static __always_inline void sluice_lb_gate_set(const __u8 *addr)

@@ -331,6 +331,17 @@ __attribute__((noinline)) int sluice_xdp_nodeport(struct xdp_md *ctx,
 	return sluice_np_admit(ctx, f, x, NULL);
 }
 
+/* Whether sluice_xdp_north_south may want the packet: IP-in-IP (DSR to
+ * a local backend) or a destination that passes the gate (a frontend or a
+ * SNAT address). Decided on the IP header alone. */
+static __always_inline int sluice_xdp_ns_candidate(const struct sluice_l3 *l3)
+{
+	if (l3->l4_proto ==
+	    (l3->family == AF_INET ? IPPROTO_IPIP : IPPROTO_IPV6))
+		return 1;
+	return sluice_lb_gate_has_l3(l3);
+}
+
 /* Everything north-south, in order: DSR packets for local backends, SNAT
  * replies, established forwarded connections, then the conntrack path and
  * new connections. Each step is its own subprogram: their frames stack up
@@ -344,9 +355,6 @@ static __always_inline int sluice_xdp_north_south(struct xdp_md *ctx,
 		return sluice_np_decap(ctx, f);
 	if (f->proto != IPPROTO_TCP && f->proto != IPPROTO_UDP &&
 	    f->proto != IPPROTO_SCTP)
-		return XDP_PASS;
-	/* Not a frontend or a SNAT address: not the load balancer's. */
-	if (!sluice_lb_gate_has(f->daddr))
 		return XDP_PASS;
 	/* Forwarding is for untagged frames only (xdp_nat.h's offsets). */
 	rc = -1;
