@@ -24,6 +24,7 @@
 #include "config.h"
 #include "events.h"
 #include "xdp_nat.h"
+#include "np_fast.h"
 
 /* BPF_FIB_LOOKUP_SRC (Linux 6.7): also return the preferred source
  * address. Not in the build machine's UAPI headers yet. */
@@ -265,9 +266,15 @@ static __always_inline void sluice_np_closing(struct sluice_np_fwd *v,
 	struct sluice_np_rev *r;
 
 	v->closing = 1;
+	if (f->family == AF_INET)
+		sluice_np_fast_forget(f->saddr, f->daddr, f->sport, f->dport,
+				      f->proto);
 	if (v->mode != SLUICE_NP_SNAT)
 		return;
 	sluice_np_rev_key(v, f, &rk);
+	if (f->family == AF_INET)
+		sluice_np_fast_forget(rk.saddr, rk.daddr, rk.sport, rk.dport,
+				      rk.proto);
 	r = bpf_map_lookup_elem(&sluice_np_rev, &rk);
 	if (r)
 		r->closing = 1;
@@ -301,6 +308,42 @@ static __always_inline int sluice_np_still_valid(struct sluice_np_fwd *v,
 	return 1;
 }
 
+/* The earliest a cached rewrite of an entry last checked at `seen` with
+ * a next hop from `at` must go back to the slow path: both are renewed
+ * there once a second. */
+static __always_inline __u64 sluice_np_fast_until(__u64 seen, __u64 at)
+{
+	return (seen < at ? seen : at) + SLUICE_NP_HOP_TTL_NS;
+}
+
+/* Caches forwarded connection v (IPv4, live, next hop fresh) for its
+ * client's next packets (the slow path's, at least once a second). */
+static __always_inline void sluice_np_fast_fwd(struct xdp_md *ctx,
+					       const struct sluice_flow *f,
+					       const struct sluice_np_fwd *v)
+{
+	__u64 until = sluice_np_fast_until(v->last_seen, v->hop.at);
+	__u32 mtu = 0;
+
+	/* Its replies must pass the gate: set again here, as a gate from
+	 * another version may hash to other bits (upgrade). */
+	if (v->mode == SLUICE_NP_SNAT)
+		sluice_lb_gate_set(v->snat);
+	if (f->family != AF_INET)
+		return;
+	if (v->mode == SLUICE_NP_SNAT) {
+		sluice_np_fast_put(f, v->snat, v->back,
+				   SLUICE_PORTS(v->snat_port, v->back_port),
+				   &v->hop, SLUICE_NP_FAST_NAT, 0, until);
+		return;
+	}
+	/* On return mtu holds the device's MTU, whatever the verdict. */
+	bpf_check_mtu(ctx, v->hop.ifindex, &mtu, 0, 0);
+	sluice_np_fast_put(f, f->saddr, v->back,
+			   SLUICE_PORTS(f->sport, v->back_port), &v->hop,
+			   SLUICE_NP_FAST_DSR, mtu, until);
+}
+
 /* The client's packets of a forwarded connection: the XDP verdict, or
  * -1 when the tuple has no live entry. */
 static __noinline int sluice_np_fwd_established(struct xdp_md *ctx,
@@ -328,7 +371,30 @@ static __noinline int sluice_np_fwd_established(struct xdp_md *ctx,
 	if (unlikely(f->tcp_flags & (SLUICE_TCP_FIN | SLUICE_TCP_RST)) &&
 	    !v->closing)
 		sluice_np_closing(v, f);
+	if (!v->closing && now - v->hop.at <= SLUICE_NP_HOP_TTL_NS)
+		sluice_np_fast_fwd(ctx, f, v);
 	return sluice_np_fwd_out(ctx, f, v, now);
+}
+
+/* Caches SNAT reply path r (IPv4) for the backend's next packets, or,
+ * once the connection closes, forgets both directions. */
+static __always_inline void sluice_np_fast_rev(const struct sluice_flow *f,
+					       const struct sluice_np_rev *r,
+					       __u64 now)
+{
+	if (r->closing) {
+		sluice_np_fast_forget(f->saddr, f->daddr, f->sport, f->dport,
+				      f->proto);
+		sluice_np_fast_forget(r->client, r->front, r->client_port,
+				      r->front_port, f->proto);
+		return;
+	}
+	if (!r->hop.ifindex || now - r->hop.at > SLUICE_NP_HOP_TTL_NS)
+		return;
+	sluice_np_fast_put(f, r->front, r->client,
+			   SLUICE_PORTS(r->front_port, r->client_port), &r->hop,
+			   SLUICE_NP_FAST_NAT, 0,
+			   sluice_np_fast_until(r->last_seen, r->hop.at));
 }
 
 /* A SNAT connection's reply (backend -> this node's SNAT port): the XDP
@@ -358,9 +424,6 @@ static __noinline int sluice_np_rev_in(struct xdp_md *ctx,
 		r->closing = 1;
 	if (unlikely(!r->replied))
 		r->replied = 1;
-	if (sluice_xdp_nat(ctx, f, r->front, r->client,
-			   SLUICE_PORTS(r->front_port, r->client_port)))
-		return sluice_np_drop(ctx, f, SLUICE_DROP_LB_NAT_FAILED);
 	if (!r->hop.ifindex || now - r->hop.at > SLUICE_NP_HOP_TTL_NS) {
 		rc = sluice_np_route(ctx, r->client,
 				     SLUICE_NP_FL(f->family,
@@ -369,6 +432,11 @@ static __noinline int sluice_np_rev_in(struct xdp_md *ctx,
 		if (rc)
 			return sluice_np_drop(ctx, f, rc);
 	}
+	if (f->family == AF_INET) /* before f follows the rewrite */
+		sluice_np_fast_rev(f, r, now);
+	if (sluice_xdp_nat(ctx, f, r->front, r->client,
+			   SLUICE_PORTS(r->front_port, r->client_port)))
+		return sluice_np_drop(ctx, f, SLUICE_DROP_LB_NAT_FAILED);
 	return sluice_np_xmit(ctx, &r->hop, 1);
 }
 

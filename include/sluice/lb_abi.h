@@ -178,6 +178,50 @@ struct sluice_np_rev {
 	struct sluice_np_hop hop; /* toward the client; ifindex 0: not yet */
 };
 
+/* sluice_np_fast: the flow cache in front of sluice_np_fwd/_rev for IPv4
+ * TCP and UDP (bpf/lib/np_fast.h): per CPU, direct-mapped, a slot per
+ * tuple hash. A slot holds a tuple exactly as it arrives (a client's
+ * packet to a frontend, or a backend's reply to a SNAT port) and the whole
+ * rewrite, checksum changes included, so an established packet costs one
+ * inlined array lookup, compares and no helper. Filled by the slow path
+ * (nodeport_fwd.h) from a live entry, valid until `until`: the slow path,
+ * with its revalidation, still runs once a second per connection. */
+#define SLUICE_MAP_NP_FAST "sluice_np_fast"
+#define SLUICE_NP_FAST_SHIFT 14
+#define SLUICE_NP_FAST_SLOTS (1u << SLUICE_NP_FAST_SHIFT) /* per CPU */
+
+struct sluice_np_fast_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+enum sluice_np_fast_kind {
+	SLUICE_NP_FAST_NAT = 0, /* SNAT forward, SNAT reply */
+	SLUICE_NP_FAST_DSR = 1, /* DNAT, then IP-in-IP to the backend */
+};
+
+struct sluice_np_fast {
+	struct sluice_np_fast_key key; /* proto 0: an empty slot */
+	__be32 saddr; /* after the rewrite (DSR: the client, unchanged) */
+	__be32 daddr; /* after the rewrite (DSR: also the outer destination) */
+	__u32 ports;  /* SLUICE_PORTS(sport, dport) after the rewrite */
+	__u32 ip_sum; /* folded ones' complement change of the IPv4 header */
+	__u32 l4_sum; /* ... and of the L4 checksum (pseudo-header, ports) */
+	__u32 ifindex; /* egress device */
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u8 kind; /* enum sluice_np_fast_kind */
+	__u8 pad;
+	__u16 mtu;   /* DSR: the egress device's MTU (per-packet check) */
+	__u32 osum;  /* DSR: folded sum of the outer header's fixed words */
+	__u32 pad2;
+	__u64 until; /* bpf_ktime_get_coarse_ns(): the slow path's from then */
+};
+
 /* sluice_np_neigh key: a next hop whose MAC address the kernel has not
  * resolved; value __u64 bpf_ktime_get_coarse_ns() of the request. */
 struct sluice_np_neigh_key {

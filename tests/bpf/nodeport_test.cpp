@@ -388,6 +388,207 @@ TEST_F(NodePortFwdTest, DsrBackendNodeUnwrapsAndRepliesAsTheFrontend) {
                           .tcp(kNodePort, 40000, TCP_SYN | TCP_ACK, 3, 10).build());
 }
 
+// ---- the flow cache (bpf/lib/np_fast.h) --------------------------------
+
+class NodePortFastTest : public NodePortFwdTest {
+ protected:
+  // The cache's filled slots, over every CPU's copy: (slot, values of all
+  // CPUs) of each slot filled on some CPU.
+  std::vector<std::pair<uint32_t, std::vector<sluice_np_fast>>> fast_slots() {
+    const int ncpu = libbpf_num_possible_cpus();
+    std::vector<std::pair<uint32_t, std::vector<sluice_np_fast>>> out;
+    std::vector<sluice_np_fast> vals{size_t(ncpu), sluice_np_fast{}};
+    for (uint32_t slot = 0; slot < SLUICE_NP_FAST_SLOTS; slot++) {
+      EXPECT_EQ(bpf_map__lookup_elem(xdp_->maps.sluice_np_fast, &slot, sizeof(slot), vals.data(),
+                                     vals.size() * sizeof(vals[0]), 0), 0);
+      for (const auto& v : vals)
+        if (v.key.proto) {
+          out.emplace_back(slot, vals);
+          break;
+        }
+    }
+    return out;
+  }
+  size_t fast_entries() {
+    size_t n = 0;
+    for (const auto& [slot, vals] : fast_slots())
+      for (const auto& v : vals) n += v.key.proto != 0;
+    return n;
+  }
+  // Empties the slow path's state: whatever is forwarded after this came
+  // from the cache alone.
+  void forget_slow_state() {
+    for (bpf_map* m : {xdp_->maps.sluice_np_fwd, xdp_->maps.sluice_np_rev}) {
+      sluice_ct_key k{};
+      while (!bpf_map__get_next_key(m, nullptr, &k, sizeof(k)))
+        ASSERT_EQ(bpf_map__delete_elem(m, &k, sizeof(k), 0), 0);
+    }
+  }
+  Bytes client(uint8_t flags, uint32_t seq, const std::string& payload = "") {
+    return PacketBuilder().eth(kClientMac, node_mac_).ipv4(kClient, kNode)
+        .tcp(40000, kNodePort, flags, seq, 4).payload(payload).build();
+  }
+};
+
+// The third packet of a connection onward (the second one fills the cache)
+// is rewritten from the cache, byte for byte as the slow path would; the
+// backend's replies too, from their second one; checksums from scratch in
+// the expected packets.
+TEST_F(NodePortFastTest, SnatBothWaysFromTheCacheByteExact) {
+  nodeport(kNode, kNodePort, 1, {{kRemote, 8080}});
+  RunResult r = fwd(client(TCP_SYN, 9));
+  ASSERT_EQ(r.retval, XDP_TX);
+  const uint16_t sp = sport_of(r.data, 34);
+  EXPECT_EQ(fast_entries(), 0u);  // a first packet does not fill it
+  auto to_backend = [&](uint8_t flags, uint32_t seq, const std::string& pl) {
+    return PacketBuilder().eth(node_mac_, kPeerMac).ipv4(kNode, kRemote)
+        .tcp(sp, 8080, flags, seq, 4).payload(pl).build();
+  };
+  auto reply = [&](uint32_t seq, const std::string& pl) {
+    return PacketBuilder().eth(kPeerMac, node_mac_).ipv4(kRemote, kNode)
+        .tcp(8080, sp, TCP_ACK, seq, 10).payload(pl).build();
+  };
+  auto to_client = [&](uint32_t seq, const std::string& pl) {
+    return PacketBuilder().eth(node_mac_, kClientMac).ipv4(kNode, kClient)
+        .tcp(kNodePort, 40000, TCP_ACK, seq, 10).payload(pl).build();
+  };
+  r = fwd(client(TCP_ACK, 10));
+  EXPECT_EQ(r.data, to_backend(TCP_ACK, 10, ""));
+  EXPECT_EQ(fast_entries(), 1u);
+  r = fwd(reply(3, "one"));
+  EXPECT_EQ(r.data, to_client(3, "one"));
+  EXPECT_EQ(fast_entries(), 2u);
+  forget_slow_state();
+  for (uint32_t i = 0; i < 3; i++) {
+    r = fwd(client(TCP_ACK | 0x08, 11 + i, "payload " + std::to_string(i)));
+    ASSERT_EQ(r.retval, XDP_TX);
+    EXPECT_EQ(r.data, to_backend(TCP_ACK | 0x08, 11 + i, "payload " + std::to_string(i)));
+    r = fwd(reply(4 + i, std::string(100 + i, 'x')));
+    ASSERT_EQ(r.retval, XDP_TX);
+    EXPECT_EQ(r.data, to_client(4 + i, std::string(100 + i, 'x')));
+  }
+}
+
+// FIN and RST are the slow path's: it marks the connection closing and
+// drops both cached directions, so the closing timeouts apply again.
+TEST_F(NodePortFastTest, FinGoesToTheSlowPathAndEmptiesTheCache) {
+  nodeport(kNode, kNodePort, 1, {{kRemote, 8080}});
+  ASSERT_EQ(fwd(client(TCP_SYN, 9)).retval, XDP_TX);
+  RunResult r = fwd(client(TCP_ACK, 10));
+  const uint16_t sp = sport_of(r.data, 34);
+  ASSERT_EQ(fwd(PacketBuilder().eth(kPeerMac, node_mac_).ipv4(kRemote, kNode)
+                    .tcp(8080, sp, TCP_ACK, 3, 10).build()).retval, XDP_TX);
+  ASSERT_EQ(fast_entries(), 2u);
+  r = fwd(client(TCP_FIN | TCP_ACK, 11));
+  ASSERT_EQ(r.retval, XDP_TX);
+  EXPECT_EQ(r.data, PacketBuilder().eth(node_mac_, kPeerMac).ipv4(kNode, kRemote)
+                        .tcp(sp, 8080, TCP_FIN | TCP_ACK, 11, 4).build());
+  EXPECT_EQ(fast_entries(), 0u);
+  // Later packets of the closing connection stay on the slow path.
+  ASSERT_EQ(fwd(client(TCP_ACK, 12)).retval, XDP_TX);
+  EXPECT_EQ(fast_entries(), 0u);
+}
+
+// UDP: checksums updated (a computed 0 would be sent as 0xffff), and a
+// datagram sent without one keeps none.
+TEST_F(NodePortFastTest, UdpWithAndWithoutChecksum) {
+  nodeport(kNode, kNodePort, 1, {{kRemote, 5353}}, IPPROTO_UDP);
+  auto dgram = [&](const std::string& pl) {
+    return PacketBuilder().eth(kClientMac, node_mac_).ipv4(kClient, kNode)
+        .udp(4000, kNodePort).payload(pl).build();
+  };
+  RunResult r = fwd(dgram("a"));
+  ASSERT_EQ(r.retval, XDP_TX);
+  const uint16_t sp = sport_of(r.data, 34);
+  ASSERT_EQ(fwd(dgram("b")).retval, XDP_TX);
+  ASSERT_EQ(fast_entries(), 1u);
+  forget_slow_state();
+  for (const std::string& pl : {std::string("query"), std::string(), std::string(300, 'q')}) {
+    r = fwd(dgram(pl));
+    ASSERT_EQ(r.retval, XDP_TX);
+    EXPECT_EQ(r.data, PacketBuilder().eth(node_mac_, kPeerMac).ipv4(kNode, kRemote)
+                          .udp(sp, 5353).payload(pl).build());
+  }
+  Bytes nosum = dgram("nosum");
+  nosum[14 + 20 + 6] = nosum[14 + 20 + 7] = 0;
+  r = fwd(nosum);
+  ASSERT_EQ(r.retval, XDP_TX);
+  Bytes want = PacketBuilder().eth(node_mac_, kPeerMac).ipv4(kNode, kRemote)
+                   .udp(sp, 5353).payload("nosum").build();
+  want[14 + 20 + 6] = want[14 + 20 + 7] = 0;
+  EXPECT_EQ(r.data, want);
+}
+
+// DSR from the cache: the inner rewrite and the outer header as the slow
+// path builds them; a packet that would pass the device's MTU once
+// wrapped is the slow path's, which drops it under its reason (XDP cannot
+// fragment).
+TEST_F(NodePortFastTest, DsrFromTheCacheAndItsMtuCheck) {
+  dsr(true);
+  nodeport(kNode, kNodePort, 1, {{kRemote, 8080}});
+  ASSERT_EQ(fwd(client(TCP_SYN, 9)).retval, XDP_TX);
+  ASSERT_EQ(fwd(client(TCP_ACK, 10)).retval, XDP_TX);
+  ASSERT_EQ(fast_entries(), 1u);
+  forget_slow_state();
+  auto wrapped = [&](uint32_t seq, const std::string& pl) {
+    Bytes inner = PacketBuilder().ipv4(kClient, kRemote).tos(0x10)
+                      .tcp(40000, 8080, TCP_ACK, seq, 4).payload(pl).build();
+    inner.erase(inner.begin(), inner.begin() + 14);
+    return PacketBuilder().eth(node_mac_, kPeerMac).ipv4(kNode, kRemote).tos(0x10)
+        .ip_id(kNodePort).ip_frag(0, false, true).l4_proto(IPPROTO_IPIP)
+        .payload(inner).build();
+  };
+  for (uint32_t i = 0; i < 2; i++) {
+    const std::string pl(10 + 500 * i, 'd');
+    RunResult r = fwd(PacketBuilder().eth(kClientMac, node_mac_).ipv4(kClient, kNode)
+                          .tos(0x10).tcp(40000, kNodePort, TCP_ACK, 11 + i, 4).payload(pl)
+                          .build());
+    ASSERT_EQ(r.retval, XDP_TX);
+    EXPECT_EQ(r.data, wrapped(11 + i, pl));
+  }
+  // 1500 bytes of IP: 1520 once wrapped, over np0's 1500.
+  RunResult r = fwd(client(TCP_ACK, 20, std::string(1500 - 40, 'm')));
+  EXPECT_EQ(r.retval, XDP_DROP);
+  EXPECT_EQ(drops(SLUICE_DIR_INGRESS, SLUICE_DROP_LB_MTU_EXCEEDED), 1u);
+}
+
+// An entry past its time goes back to the slow path, which revalidates
+// the connection (here: finds its backend gone) and does not refill it.
+TEST_F(NodePortFastTest, AStaleEntryIsRevalidatedByTheSlowPath) {
+  nodeport(kNode, kNodePort, 1, {{kRemote, 8080}});
+  ASSERT_EQ(fwd(client(TCP_SYN, 9)).retval, XDP_TX);
+  ASSERT_EQ(fwd(client(TCP_ACK, 10)).retval, XDP_TX);
+  auto slots = fast_slots();
+  ASSERT_EQ(slots.size(), 1u);
+  auto [slot, vals] = slots[0];
+  sluice_np_fast* v = nullptr;
+  for (auto& x : vals)
+    if (x.key.proto) v = &x;
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(v->key.proto, IPPROTO_TCP);
+  EXPECT_EQ(ntohs(v->key.dport), kNodePort);
+  EXPECT_EQ(v->kind, SLUICE_NP_FAST_NAT);
+  EXPECT_EQ(v->ifindex, ifindex_);
+  nodeport(kNode, kNodePort, 1, {{"10.201.0.6", 8080}});  // same id, new address
+  sluice_ct_key fk{};
+  sluice_np_fwd fv{};
+  ASSERT_EQ(bpf_map__get_next_key(xdp_->maps.sluice_np_fwd, nullptr, &fk, sizeof(fk)), 0);
+  ASSERT_EQ(bpf_map__lookup_elem(xdp_->maps.sluice_np_fwd, &fk, sizeof(fk), &fv, sizeof(fv), 0), 0);
+  fv.last_seen -= 2000000000ull;
+  ASSERT_EQ(bpf_map__update_elem(xdp_->maps.sluice_np_fwd, &fk, sizeof(fk), &fv, sizeof(fv), 0), 0);
+  // Still within its time: the cache forwards to the old address.
+  RunResult r = fwd(client(TCP_ACK, 11));
+  EXPECT_EQ(r.data, PacketBuilder().eth(node_mac_, kPeerMac).ipv4(kNode, kRemote)
+                        .tcp(sport_of(r.data, 34), 8080, TCP_ACK, 11, 4).build());
+  v->until = 0;
+  ASSERT_EQ(bpf_map__update_elem(xdp_->maps.sluice_np_fast, &slot, sizeof(slot), vals.data(),
+                                 vals.size() * sizeof(vals[0]), 0), 0);
+  r = fwd(client(TCP_ACK, 12));
+  ASSERT_EQ(r.retval, XDP_TX);
+  EXPECT_EQ(r.data, PacketBuilder().eth(node_mac_, kPeerMac).ipv4(kNode, "10.201.0.6")
+                        .tcp(sport_of(r.data, 34), 8080, TCP_ACK, 12, 4).build());
+}
+
 TEST_F(NodePortFwdTest, UnresolvedNextHopIsRequestedAndDropped) {
   auto nl = sluice::Netlink::open();
   ASSERT_TRUE(nl);
