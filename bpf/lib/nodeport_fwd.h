@@ -308,28 +308,37 @@ static __always_inline int sluice_np_still_valid(struct sluice_np_fwd *v,
 	return 1;
 }
 
-/* The earliest a cached rewrite of an entry last checked at `seen` with
- * a next hop from `at` must go back to the slow path: both are renewed
- * there once a second. */
-static __always_inline __u64 sluice_np_fast_until(__u64 seen, __u64 at)
+/* The jiffy after which a cached rewrite of an entry last checked at
+ * `seen`, with a next hop from `at`, must go back to the slow path (both
+ * are renewed there once a second), or 0 if it already must. The hit
+ * compares jiffies, which the verifier inlines (a clock helper would be a
+ * tenth of the hit's cost); counting each jiffy as the longest one
+ * (SLUICE_NP_FAST_JIFFY_NS_MAX) never lets a slot outlive its time. */
+static __always_inline __u64 sluice_np_fast_until(__u64 seen, __u64 at,
+						  __u64 now)
 {
-	return (seen < at ? seen : at) + SLUICE_NP_HOP_TTL_NS;
+	__u64 end = (seen < at ? seen : at) + SLUICE_NP_HOP_TTL_NS;
+
+	if (end <= now)
+		return 0;
+	return bpf_jiffies64() + (end - now) / SLUICE_NP_FAST_JIFFY_NS_MAX;
 }
 
 /* Caches forwarded connection v (IPv4, live, next hop fresh) for its
  * client's next packets (the slow path's, at least once a second). */
 static __always_inline void sluice_np_fast_fwd(struct xdp_md *ctx,
 					       const struct sluice_flow *f,
-					       const struct sluice_np_fwd *v)
+					       const struct sluice_np_fwd *v,
+					       __u64 now)
 {
-	__u64 until = sluice_np_fast_until(v->last_seen, v->hop.at);
+	__u64 until = sluice_np_fast_until(v->last_seen, v->hop.at, now);
 	__u32 mtu = 0;
 
 	/* Its replies must pass the gate: set again here, as a gate from
 	 * another version may hash to other bits (upgrade). */
 	if (v->mode == SLUICE_NP_SNAT)
 		sluice_lb_gate_set(v->snat);
-	if (f->family != AF_INET)
+	if (f->family != AF_INET || !until)
 		return;
 	if (v->mode == SLUICE_NP_SNAT) {
 		sluice_np_fast_put(f, v->snat, v->back,
@@ -372,7 +381,7 @@ static __noinline int sluice_np_fwd_established(struct xdp_md *ctx,
 	    !v->closing)
 		sluice_np_closing(v, f);
 	if (!v->closing && now - v->hop.at <= SLUICE_NP_HOP_TTL_NS)
-		sluice_np_fast_fwd(ctx, f, v);
+		sluice_np_fast_fwd(ctx, f, v, now);
 	return sluice_np_fwd_out(ctx, f, v, now);
 }
 
@@ -382,6 +391,8 @@ static __always_inline void sluice_np_fast_rev(const struct sluice_flow *f,
 					       const struct sluice_np_rev *r,
 					       __u64 now)
 {
+	__u64 until;
+
 	if (r->closing) {
 		sluice_np_fast_forget(f->saddr, f->daddr, f->sport, f->dport,
 				      f->proto);
@@ -389,12 +400,13 @@ static __always_inline void sluice_np_fast_rev(const struct sluice_flow *f,
 				      r->front_port, f->proto);
 		return;
 	}
-	if (!r->hop.ifindex || now - r->hop.at > SLUICE_NP_HOP_TTL_NS)
+	if (!r->hop.ifindex)
 		return;
-	sluice_np_fast_put(f, r->front, r->client,
-			   SLUICE_PORTS(r->front_port, r->client_port), &r->hop,
-			   SLUICE_NP_FAST_NAT, 0,
-			   sluice_np_fast_until(r->last_seen, r->hop.at));
+	until = sluice_np_fast_until(r->last_seen, r->hop.at, now);
+	if (until)
+		sluice_np_fast_put(f, r->front, r->client,
+				   SLUICE_PORTS(r->front_port, r->client_port),
+				   &r->hop, SLUICE_NP_FAST_NAT, 0, until);
 }
 
 /* A SNAT connection's reply (backend -> this node's SNAT port): the XDP

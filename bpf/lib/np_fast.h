@@ -51,6 +51,9 @@ sluice_np_fast_find(__be32 saddr, __be32 daddr, __u32 ports, __u8 proto)
 	return v;
 }
 
+/* The longest jiffy (CONFIG_HZ >= 100), for slot lifetimes in jiffies. */
+#define SLUICE_NP_FAST_JIFFY_NS_MAX 10000000ull
+
 static __always_inline __u32 sluice_csum_fold32(__u32 s)
 {
 	s = (s & 0xffff) + (s >> 16);
@@ -103,29 +106,42 @@ static __always_inline void sluice_np_fast_nat(struct iphdr *ip, __u32 *ports,
 /* DSR: the outer header in front of the rewritten packet (already made
  * room for), frontend -> backend as nodeport_fwd.h's slow path builds it
  * (sluice_xdp_encap): the inner TOS, DF, the frontend port as the
- * identification. 0 or -1. */
+ * identification. Whole words: the fixed ones come from the slot. 0 or
+ * -1. */
 static __always_inline int sluice_np_fast_outer(void *data, void *end,
 						const struct sluice_np_fast *v,
-						__be32 front, __be16 tag,
 						__u8 tos, __u16 inner_len)
 {
-	struct iphdr *o = data + ETH_HLEN;
-	__u16 *w = (__u16 *)o;
+	__u32 *o = data + ETH_HLEN;
+	__u32 w0, sum;
 
-	if ((void *)(o + 1) > end)
+	if ((void *)(o + 5) > end)
 		return -1;
-	o->version = 4;
-	o->ihl = 5;
-	o->tos = tos;
-	o->tot_len = bpf_htons(inner_len + sizeof(*o));
-	o->id = tag;
-	o->frag_off = bpf_htons(0x4000);
-	o->ttl = 64;
-	o->protocol = IPPROTO_IPIP;
-	o->saddr = front;
-	o->daddr = v->daddr;
-	o->check = ~sluice_csum_fold32(v->osum + w[0] + w[1]);
+	/* version 4, IHL 5, TOS | total length, both in memory order */
+	w0 = 0x45 | ((__u32)tos << 8) |
+	     ((__u32)bpf_htons(inner_len + sizeof(struct iphdr)) << 16);
+	sum = v->osum + (w0 & 0xffff) + (w0 >> 16);
+	o[0] = w0;
+	o[1] = v->oword1;
+	o[2] = (__u32)bpf_htons((64 << 8) | IPPROTO_IPIP) |
+	       ((__u32)(__u16)~sluice_csum_fold32(sum) << 16);
+	o[3] = v->key.daddr; /* the frontend */
+	o[4] = v->daddr;     /* the backend */
 	return 0;
+}
+
+/* Both MAC addresses as three words (dmac, smac are adjacent and
+ * 4-aligned in the slot, as in the Ethernet header); byte copies would
+ * be twelve loads and stores. The caller checked eth + 1 <= data_end. */
+static __always_inline void sluice_np_fast_macs(struct ethhdr *eth,
+						const struct sluice_np_fast *v)
+{
+	const __u32 *m = (const __u32 *)v->dmac;
+	__u32 *p = (__u32 *)eth;
+
+	p[0] = m[0];
+	p[1] = m[1];
+	p[2] = m[2];
 }
 
 /* The cache's verdict for the packet, or -1: not cached (or not an
@@ -167,12 +183,11 @@ static __noinline int sluice_np_fast_xmit(struct xdp_md *ctx)
 	    (((__u8 *)l4)[13] & (SLUICE_TCP_FIN | SLUICE_TCP_RST)))
 		return -1;
 	v = sluice_np_fast_find(ip->saddr, ip->daddr, *l4, proto);
-	if (!v || bpf_ktime_get_coarse_ns() > v->until)
+	if (!v || bpf_jiffies64() > v->until)
 		return -1;
 	if (v->kind == SLUICE_NP_FAST_NAT) {
 		sluice_np_fast_nat(ip, l4, c, proto, v);
-		__builtin_memcpy(eth->h_dest, v->dmac, ETH_ALEN);
-		__builtin_memcpy(eth->h_source, v->smac, ETH_ALEN);
+		sluice_np_fast_macs(eth, v);
 	} else {
 		tot = bpf_ntohs(ip->tot_len);
 		tos = ip->tos;
@@ -186,11 +201,9 @@ static __noinline int sluice_np_fast_xmit(struct xdp_md *ctx)
 		end = (void *)(long)ctx->data_end;
 		eth = data;
 		if ((void *)(eth + 1) > end ||
-		    sluice_np_fast_outer(data, end, v, v->key.daddr,
-					 v->key.dport, tos, tot))
+		    sluice_np_fast_outer(data, end, v, tos, tot))
 			goto fail;
-		__builtin_memcpy(eth->h_dest, v->dmac, ETH_ALEN);
-		__builtin_memcpy(eth->h_source, v->smac, ETH_ALEN);
+		sluice_np_fast_macs(eth, v);
 		eth->h_proto = bpf_htons(ETH_P_IP);
 	}
 	if (v->ifindex == ctx->ingress_ifindex)
@@ -251,6 +264,7 @@ static __always_inline void sluice_np_fast_put(const struct sluice_flow *f,
 	 * TTL and protocol, frontend -> backend. Memory order, like the
 	 * packet's words. */
 	w = (__u32)f->dport | ((__u32)bpf_htons(0x4000) << 16);
+	e->oword1 = w;
 	sum = (w & 0xffff) + (w >> 16) + bpf_htons((64 << 8) | IPPROTO_IPIP);
 	sum += (da & 0xffff) + (da >> 16);
 	sum += (e->daddr & 0xffff) + (e->daddr >> 16);

@@ -217,9 +217,9 @@ struct sluice_np_fast {
 	__u8 kind; /* enum sluice_np_fast_kind */
 	__u8 pad;
 	__u16 mtu;   /* DSR: the egress device's MTU (per-packet check) */
-	__u32 osum;  /* DSR: folded sum of the outer header's fixed words */
-	__u32 pad2;
-	__u64 until; /* bpf_ktime_get_coarse_ns(): the slow path's from then */
+	__u32 osum;   /* DSR: folded sum of the outer header's fixed words */
+	__u32 oword1; /* DSR: the outer id (frontend port) and DF, as sent */
+	__u64 until; /* in jiffies: the slow path's after this one */
 };
 
 /* sluice_np_neigh key: a next hop whose MAC address the kernel has not
