@@ -1,6 +1,6 @@
 /* The north-south flow cache: established IPv4 TCP/UDP connections that
  * XDP forwards to another node (SNAT both ways, DSR toward the backend)
- * in one 16-byte lookup and a rewrite by precomputed checksum changes,
+ * in one per-CPU slot load and a rewrite by precomputed checksum changes,
  * before the packet is parsed past its L4 ports. Everything else, and any
  * packet the cache cannot take as is (IP options, fragments, FIN/RST, an
  * entry past `until`, a DSR packet over the MTU), goes on to the slow
@@ -191,8 +191,12 @@ static __noinline int sluice_np_fast_xmit(struct xdp_md *ctx)
 	} else {
 		tot = bpf_ntohs(ip->tot_len);
 		tos = ip->tos;
-		/* XDP cannot fragment: larger ones get the slow path's drop. */
-		if (tot + sizeof(struct iphdr) > v->mtu)
+		/* XDP cannot fragment: what would not fit once wrapped gets the
+		 * slow path's drop. The frame's own length is what leaves (its
+		 * IP length may claim less); pointers compare, they do not
+		 * subtract. */
+		if (v->mtu < 2 * sizeof(struct iphdr) ||
+		    end > (void *)ip + (v->mtu - sizeof(struct iphdr)))
 			return -1;
 		sluice_np_fast_nat(ip, l4, c, proto, v);
 		if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr)))
