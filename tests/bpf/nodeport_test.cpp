@@ -6,9 +6,11 @@
 // sluice_lxc_out back to the node address and node port.
 #include <cstring>
 
+#include "common/cidr.h"
 #include "endpoint/netlink.h"
 #include "fwd_netns.h"
 #include "lxc_fixture.h"
+#include "prefilter/deny_maps.h"
 #include "sluice_xdp.skel.h"
 
 namespace sluice::test {
@@ -386,6 +388,60 @@ TEST_F(NodePortFwdTest, DsrBackendNodeUnwrapsAndRepliesAsTheFrontend) {
   EXPECT_EQ(rep.retval, TC_ACT_REDIRECT);
   EXPECT_EQ(rep.data, PacketBuilder().ipv4(kPeer, kClient)
                           .tcp(kNodePort, 40000, TCP_SYN | TCP_ACK, 3, 10).build());
+}
+
+// SCTP's CRC32c covers its ports and no helper redoes it: to a remote
+// backend it goes only by DSR with the port kept; otherwise it is refused
+// with its reason before any state is made.
+TEST_F(NodePortFwdTest, SctpToAnotherNodeOnlyByDsrWithItsPort) {
+  auto sctp = [&](uint16_t dp) {
+    Bytes h = {0x13, 0x88, uint8_t(dp >> 8), uint8_t(dp), 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef};
+    return PacketBuilder().eth(kClientMac, node_mac_).ipv4(kClient, kNode)
+        .l4_proto(IPPROTO_SCTP).payload(h).build();
+  };
+  nodeport(kNode, kNodePort, 1, {{kRemote, kNodePort}}, IPPROTO_SCTP);
+  nodeport(kNode, kNodePort + 1, 2, {{kRemote, 9999}}, IPPROTO_SCTP);
+  EXPECT_EQ(fwd(sctp(kNodePort)).retval, XDP_DROP);  // SNAT mode
+  EXPECT_EQ(drops(SLUICE_DIR_INGRESS, SLUICE_DROP_LB_NAT_FAILED), 1u);
+  dsr(true);
+  EXPECT_EQ(fwd(sctp(kNodePort + 1)).retval, XDP_DROP);  // DSR, port changes
+  EXPECT_EQ(drops(SLUICE_DIR_INGRESS, SLUICE_DROP_LB_NAT_FAILED), 2u);
+  uint32_t n = 0;
+  sluice_ct_key k{};
+  for (const void* cur = nullptr;
+       !bpf_map__get_next_key(xdp_->maps.sluice_np_fwd, cur, &k, sizeof(k)); cur = &k)
+    n++;
+  EXPECT_EQ(n, 0u);
+  RunResult r = fwd(sctp(kNodePort));  // DSR, port kept: wrapped, bytes intact
+  ASSERT_EQ(r.retval, XDP_TX);
+  Bytes inner = sctp(kNodePort);
+  inner.erase(inner.begin(), inner.begin() + 14);
+  Bytes want_inner = PacketBuilder().ipv4(kClient, kRemote).l4_proto(IPPROTO_SCTP)
+                         .payload(Bytes(inner.begin() + 20, inner.end())).build();
+  want_inner.erase(want_inner.begin(), want_inner.begin() + 14);
+  EXPECT_EQ(r.data, PacketBuilder().eth(node_mac_, kPeerMac).ipv4(kNode, kRemote)
+                        .ip_id(kNodePort).ip_frag(0, false, true).l4_proto(IPPROTO_IPIP)
+                        .payload(want_inner).build());
+}
+
+// The backend's node unwraps DSR packets; its XDP prefilter saw only the
+// outer source (the balancing node), so the inner client is checked
+// after the unwrap: a denied client is dropped under the prefilter's
+// reason with no connection entry.
+TEST_F(NodePortFwdTest, DsrUnwrapAppliesThePrefilterToTheInnerClient) {
+  auto maps = sluice::DenyMaps::open({bpf_map__fd(xdp_->maps.sluice_pf_v4),
+                                      bpf_map__fd(xdp_->maps.sluice_pf_v6),
+                                      bpf_map__fd(xdp_->maps.sluice_pf_v4_bm),
+                                      bpf_map__fd(xdp_->maps.sluice_pf_v6_bm)});
+  ASSERT_TRUE(maps) << maps.error();
+  ASSERT_TRUE((*maps)->insert({*sluice::Cidr::parse("198.18.0.1/32")}));  // kClient
+  Bytes inner = PacketBuilder().ipv4(kClient, "10.200.0.2").tcp(40000, 8080, TCP_SYN, 9).build();
+  inner.erase(inner.begin(), inner.begin() + 14);
+  RunResult r = fwd(PacketBuilder().eth(kPeerMac, node_mac_).ipv4(kPeer, "10.200.0.2")
+                        .ip_id(kNodePort).l4_proto(IPPROTO_IPIP).payload(inner).build());
+  EXPECT_EQ(r.retval, XDP_DROP);
+  EXPECT_EQ(drops(SLUICE_DIR_INGRESS, SLUICE_DROP_PREFILTER_DENY), 1u);
+  EXPECT_EQ(ct_entries(), 0u);
 }
 
 // ---- the flow cache (bpf/lib/np_fast.h) --------------------------------
