@@ -295,6 +295,42 @@ TEST_F(LbEngineTest, RestartAdoptsPinnedStateAndWritesNothing) {
   EXPECT_EQ(backends().at(1), "10.200.0.5:8080");
 }
 
+// The north-south gate's hash may differ between versions (it did when
+// it moved before L4 parsing): an agent adopting pinned frontends sets
+// their bits in the gate it finds, even one that starts empty, and only
+// for external frontends.
+TEST_F(LbEngineTest, AdoptionSetsTheGateBitsOfExternalFrontends) {
+  apply(web(eps({5, 6}), "{}", "externalIPs: [203.0.113.7], "));
+  auto e = engine();
+  sync(*e);
+  e.reset();
+  UniqueFd gate = make_map(BPF_MAP_TYPE_ARRAY, "t_lb_gate", 4, 8, SLUICE_LB_GATE_BITS / 64, 0);
+  ASSERT_TRUE(gate.valid());
+  auto again = LbEngine::create(*cluster_, eps_,
+                                {svc_.get(), slots_.get(), maglev_.get(), tmpl_.get(), be_.get(),
+                                 aff_.get(), conns_.get(), gate.get()},
+                                {});
+  ASSERT_TRUE(again) << again.error();
+  EXPECT_TRUE(sync(**again).adopted);
+  auto has = [&](const char* ip) {
+    uint32_t a[4] = {};
+    EXPECT_EQ(inet_pton(AF_INET, ip, a), 1);
+    const uint32_t bit = sluice_lb_gate_bit(a), word = bit / 64;
+    uint64_t w = 0;
+    EXPECT_EQ(bpf_map_lookup_elem(gate.get(), &word, &w), 0);
+    return (w >> (bit % 64)) & 1;
+  };
+  EXPECT_TRUE(has("203.0.113.7"));
+  uint64_t set = 0;
+  for (uint32_t word = 0; word < SLUICE_LB_GATE_BITS / 64; word++) {
+    uint64_t w = 0;
+    ASSERT_EQ(bpf_map_lookup_elem(gate.get(), &word, &w), 0);
+    set += uint64_t(__builtin_popcountll(w));
+  }
+  // The external IP alone: the ClusterIP frontend is not north-south.
+  EXPECT_EQ(set, 1u);
+}
+
 TEST_F(LbEngineTest, AdoptionRemovesWhatNoLongerBelongs) {
   apply(web(eps({5, 6})));
   auto e = engine();
