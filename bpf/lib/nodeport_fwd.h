@@ -317,11 +317,15 @@ static __always_inline int sluice_np_still_valid(struct sluice_np_fwd *v,
 static __always_inline __u64 sluice_np_fast_until(__u64 seen, __u64 at,
 						  __u64 now)
 {
-	__u64 end = (seen < at ? seen : at) + SLUICE_NP_HOP_TTL_NS;
+	__u64 end = (seen < at ? seen : at) + SLUICE_NP_HOP_TTL_NS, k;
 
 	if (end <= now)
 		return 0;
-	return bpf_jiffies64() + (end - now) / SLUICE_NP_FAST_JIFFY_NS_MAX;
+	/* A hit needs jiffies < until: the current jiffy began before now,
+	 * so k more of them end by now + k longest jiffies <= end. k = 0
+	 * (less than one left) caches nothing. */
+	k = (end - now) / SLUICE_NP_FAST_JIFFY_NS_MAX;
+	return k ? bpf_jiffies64() + k : 0;
 }
 
 /* Caches forwarded connection v (IPv4, live, next hop fresh) for its
@@ -343,14 +347,14 @@ static __always_inline void sluice_np_fast_fwd(struct xdp_md *ctx,
 	if (v->mode == SLUICE_NP_SNAT) {
 		sluice_np_fast_put(f, v->snat, v->back,
 				   SLUICE_PORTS(v->snat_port, v->back_port),
-				   &v->hop, SLUICE_NP_FAST_NAT, 0, until);
+				   &v->hop, SLUICE_NP_FAST_NAT, 0, until, 0);
 		return;
 	}
 	/* On return mtu holds the device's MTU, whatever the verdict. */
 	bpf_check_mtu(ctx, v->hop.ifindex, &mtu, 0, 0);
 	sluice_np_fast_put(f, f->saddr, v->back,
 			   SLUICE_PORTS(f->sport, v->back_port), &v->hop,
-			   SLUICE_NP_FAST_DSR, mtu, until);
+			   SLUICE_NP_FAST_DSR, mtu, until, 0);
 }
 
 /* The client's packets of a forwarded connection: the XDP verdict, or
@@ -392,6 +396,7 @@ static __always_inline void sluice_np_fast_rev(const struct sluice_flow *f,
 					       __u64 now)
 {
 	__u64 until;
+	__u32 *gen;
 
 	if (r->closing) {
 		sluice_np_fast_forget(f->saddr, f->daddr, f->sport, f->dport,
@@ -403,10 +408,12 @@ static __always_inline void sluice_np_fast_rev(const struct sluice_flow *f,
 	if (!r->hop.ifindex)
 		return;
 	until = sluice_np_fast_until(r->last_seen, r->hop.at, now);
-	if (until)
+	gen = sluice_np_port_gen_of(f->dport);
+	if (until && gen)
 		sluice_np_fast_put(f, r->front, r->client,
 				   SLUICE_PORTS(r->front_port, r->client_port),
-				   &r->hop, SLUICE_NP_FAST_NAT, 0, until);
+				   &r->hop, SLUICE_NP_FAST_REPLY, 0, until,
+				   *gen);
 }
 
 /* A SNAT connection's reply (backend -> this node's SNAT port): the XDP
@@ -461,7 +468,7 @@ static __noinline int sluice_np_snat_port(const struct sluice_flow *f,
 	struct sluice_ct_key rk __attribute__((aligned(8)));
 	struct sluice_np_rev r = {};
 	const __u32 range = SLUICE_NP_SNAT_PORT_MAX - SLUICE_NP_SNAT_PORT_MIN + 1;
-	__u32 base;
+	__u32 base, *gen;
 
 	if (!f || !v)
 		return SLUICE_DROP_LB_SNAT_NO_PORT;
@@ -492,6 +499,10 @@ static __noinline int sluice_np_snat_port(const struct sluice_flow *f,
 	return SLUICE_DROP_LB_SNAT_NO_PORT;
 got:
 	v->snat_port = rk.dport;
+	/* Reply slots of the port's previous owner stop matching. */
+	gen = sluice_np_port_gen_of(rk.dport);
+	if (gen)
+		__sync_fetch_and_add(gen, 1);
 	return 0;
 }
 

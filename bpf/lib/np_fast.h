@@ -28,6 +28,28 @@ struct {
 	__uint(max_entries, SLUICE_NP_FAST_SLOTS);
 } sluice_np_fast SEC(".maps");
 
+/* sluice_np_port_gen: ARRAY, key __u32 port (host order), value __u32,
+ * 65,536 entries. Bumped by sluice_xdp when it gives a SNAT port to a
+ * connection; a reply slot holds the generation it was filled at. A SNAT
+ * port is keyed by backend too, so one generation covers every backend:
+ * a bump for another backend only costs a slot refill. Without it a reply
+ * slot (on any CPU: replies need not arrive where the client's packets
+ * do) could outlive its reverse entry's LRU eviction and send the next
+ * owner's replies to the previous client. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 65536);
+} sluice_np_port_gen SEC(".maps");
+
+static __always_inline __u32 *sluice_np_port_gen_of(__be16 port)
+{
+	__u32 k = bpf_ntohs(port);
+
+	return bpf_map_lookup_elem(&sluice_np_port_gen, &k);
+}
+
 /* The slot of a tuple: one multiply-shift over the mixed words. */
 static __always_inline __u32 sluice_np_fast_slot(__be32 saddr, __be32 daddr,
 						 __u32 ports, __u8 proto)
@@ -183,9 +205,15 @@ static __noinline int sluice_np_fast_xmit(struct xdp_md *ctx)
 	    (((__u8 *)l4)[13] & (SLUICE_TCP_FIN | SLUICE_TCP_RST)))
 		return -1;
 	v = sluice_np_fast_find(ip->saddr, ip->daddr, *l4, proto);
-	if (!v || bpf_jiffies64() > v->until)
+	if (!v || bpf_jiffies64() >= v->until)
 		return -1;
-	if (v->kind == SLUICE_NP_FAST_NAT) {
+	if (v->kind == SLUICE_NP_FAST_REPLY) {
+		__u32 *g = sluice_np_port_gen_of(v->key.dport);
+
+		if (!g || *g != v->port_gen)
+			return -1;
+	}
+	if (v->kind != SLUICE_NP_FAST_DSR) {
 		sluice_np_fast_nat(ip, l4, c, proto, v);
 		sluice_np_fast_macs(eth, v);
 	} else {
@@ -231,7 +259,8 @@ static __always_inline void sluice_np_fast_put(const struct sluice_flow *f,
 					       const __u8 *s, const __u8 *d,
 					       __u32 ports,
 					       const struct sluice_np_hop *hop,
-					       __u8 kind, __u32 mtu, __u64 until)
+					       __u8 kind, __u32 mtu, __u64 until,
+					       __u32 port_gen)
 {
 	struct sluice_np_fast *e;
 	__u32 slot, sum, old_ports = SLUICE_PORTS(f->sport, f->dport), w;
@@ -274,6 +303,8 @@ static __always_inline void sluice_np_fast_put(const struct sluice_flow *f,
 	sum += (e->daddr & 0xffff) + (e->daddr >> 16);
 	e->osum = sluice_csum_fold32(sum);
 	e->until = until;
+	e->port_gen = port_gen;
+	e->pad2 = 0;
 }
 
 /* Empties the slot of an IPv4 tuple if it holds that tuple (a FIN or RST

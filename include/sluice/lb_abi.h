@@ -187,6 +187,7 @@ struct sluice_np_rev {
  * (nodeport_fwd.h) from a live entry, valid until `until`: the slow path,
  * with its revalidation, still runs once a second per connection. */
 #define SLUICE_MAP_NP_FAST "sluice_np_fast"
+#define SLUICE_MAP_NP_PORT_GEN "sluice_np_port_gen"
 #define SLUICE_NP_FAST_SHIFT 14
 #define SLUICE_NP_FAST_SLOTS (1u << SLUICE_NP_FAST_SHIFT) /* per CPU */
 
@@ -200,8 +201,9 @@ struct sluice_np_fast_key {
 };
 
 enum sluice_np_fast_kind {
-	SLUICE_NP_FAST_NAT = 0, /* SNAT forward, SNAT reply */
-	SLUICE_NP_FAST_DSR = 1, /* DNAT, then IP-in-IP to the backend */
+	SLUICE_NP_FAST_NAT = 0,   /* SNAT, the client's packets */
+	SLUICE_NP_FAST_DSR = 1,   /* DNAT, then IP-in-IP to the backend */
+	SLUICE_NP_FAST_REPLY = 2, /* SNAT, the backend's replies */
 };
 
 struct sluice_np_fast {
@@ -219,7 +221,9 @@ struct sluice_np_fast {
 	__u16 mtu;   /* DSR: the egress device's MTU (per-packet check) */
 	__u32 osum;   /* DSR: folded sum of the outer header's fixed words */
 	__u32 oword1; /* DSR: the outer id (frontend port) and DF, as sent */
-	__u64 until; /* in jiffies: the slow path's after this one */
+	__u64 until;    /* in jiffies: the slow path's from this one on */
+	__u32 port_gen; /* REPLY: sluice_np_port_gen of the SNAT port */
+	__u32 pad2;
 };
 
 /* sluice_np_neigh key: a next hop whose MAC address the kernel has not

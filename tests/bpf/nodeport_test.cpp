@@ -525,6 +525,29 @@ TEST_F(NodePortFastTest, SnatBothWaysFromTheCacheByteExact) {
   }
 }
 
+// A reply slot is bound to its SNAT port's generation: when the port is
+// given to another connection (its reverse entry evicted, say), the slot
+// of the previous owner stops matching on every CPU and the reply goes to
+// the slow path, which knows the new owner.
+TEST_F(NodePortFastTest, AReplySlotEndsWhenItsPortIsGivenAgain) {
+  nodeport(kNode, kNodePort, 1, {{kRemote, 8080}});
+  RunResult r = fwd(client(TCP_SYN, 9));
+  ASSERT_EQ(r.retval, XDP_TX);
+  const uint16_t sp = sport_of(r.data, 34);
+  uint32_t port = sp, gen = 0;
+  ASSERT_EQ(bpf_map__lookup_elem(xdp_->maps.sluice_np_port_gen, &port, 4, &gen, 4, 0), 0);
+  EXPECT_EQ(gen, 1u);  // bumped when the connection took it
+  Bytes reply = PacketBuilder().eth(kPeerMac, node_mac_).ipv4(kRemote, kNode)
+                    .tcp(8080, sp, TCP_ACK, 3, 10).build();
+  ASSERT_EQ(fwd(reply).retval, XDP_TX);  // fills the reply slot
+  forget_slow_state();
+  ASSERT_EQ(fwd(reply).retval, XDP_TX);  // from the slot alone
+  gen++;
+  ASSERT_EQ(bpf_map__update_elem(xdp_->maps.sluice_np_port_gen, &port, 4, &gen, 4, 0), 0);
+  // No reverse entry and a stale slot: not forwarded anywhere.
+  EXPECT_EQ(fwd(reply).retval, XDP_PASS);
+}
+
 // FIN and RST are the slow path's: it marks the connection closing and
 // drops both cached directions, so the closing timeouts apply again.
 TEST_F(NodePortFastTest, FinGoesToTheSlowPathAndEmptiesTheCache) {

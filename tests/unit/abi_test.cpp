@@ -108,7 +108,7 @@ static_assert(sizeof(sluice_np_rev) == 72);
 static_assert(offsetof(sluice_np_rev, hop) == 48);
 static_assert(sizeof(sluice_np_neigh_key) == 24);
 static_assert(sizeof(sluice_np_fast_key) == 16);
-static_assert(sizeof(sluice_np_fast) == 72);
+static_assert(sizeof(sluice_np_fast) == 80);
 static_assert(offsetof(sluice_np_fast, until) % 8 == 0);
 static_assert(SLUICE_COUNTER_IDX(SLUICE_DIR_EGRESS, 1) == SLUICE_REASON_SLOTS + 1);
 static_assert(SLUICE_COUNTERS_MAX == 2 * SLUICE_REASON_SLOTS);
