@@ -444,6 +444,62 @@ TEST_F(NodePortFwdTest, DsrUnwrapAppliesThePrefilterToTheInnerClient) {
   EXPECT_EQ(ct_entries(), 0u);
 }
 
+// SNAT ports toward one backend are 28,976; when all are taken, a port
+// whose reply never came may be taken over after 60 s (a SYN flood from
+// spoofed sources cannot hold them), an answered one only when its
+// connection is dead.
+TEST_F(NodePortFwdTest, AllSnatPortsTakenOnlyUnansweredOnesAreTakenOver) {
+  nodeport(kNode, kNodePort, 1, {{kRemote, 8080}});
+  // The node's clock, as the program reads it (coarse monotonic).
+  timespec ts{};
+  ASSERT_EQ(clock_gettime(CLOCK_MONOTONIC_COARSE, &ts), 0);
+  const uint64_t now = uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+  auto fill = [&](bool replied, uint64_t age) {
+    std::vector<sluice_ct_key> keys;
+    std::vector<sluice_np_rev> vals;
+    for (uint32_t p = SLUICE_NP_SNAT_PORT_MIN; p <= SLUICE_NP_SNAT_PORT_MAX; p++) {
+      sluice_ct_key k{};
+      auto b = *sluice::IpAddr::parse(kRemote), n = *sluice::IpAddr::parse(kNode);
+      std::memcpy(k.saddr, b.bytes.data(), 4);
+      std::memcpy(k.daddr, n.bytes.data(), 4);
+      k.sport = htons(8080);
+      k.dport = htons(uint16_t(p));
+      k.proto = IPPROTO_TCP;
+      k.family = AF_INET;
+      sluice_np_rev v{};
+      auto c = *sluice::IpAddr::parse("198.18.0.77");
+      std::memcpy(v.client, c.bytes.data(), 4);
+      std::memcpy(v.front, n.bytes.data(), 4);
+      v.client_port = htons(uint16_t(p));
+      v.front_port = htons(kNodePort);
+      v.replied = replied;
+      v.last_seen = now - age;
+      keys.push_back(k);
+      vals.push_back(v);
+    }
+    uint32_t count = uint32_t(keys.size());
+    ASSERT_EQ(bpf_map_update_batch(bpf_map__fd(xdp_->maps.sluice_np_rev), keys.data(),
+                                   vals.data(), &count, nullptr), 0);
+    ASSERT_EQ(count, keys.size());
+  };
+  // Answered and 2 minutes idle (TCP's idle time is hours): none free.
+  fill(true, 120ull * 1000000000ull);
+  EXPECT_EQ(fwd(PacketBuilder().eth(kClientMac, node_mac_).ipv4(kClient, kNode)
+                    .tcp(40000, kNodePort, TCP_SYN, 9).build()).retval, XDP_DROP);
+  EXPECT_EQ(drops(SLUICE_DIR_INGRESS, SLUICE_DROP_LB_SNAT_NO_PORT), 1u);
+  // Never answered, 61 s old: one is taken over, for this client.
+  fill(false, 61ull * 1000000000ull);
+  RunResult r = fwd(PacketBuilder().eth(kClientMac, node_mac_).ipv4(kClient, kNode)
+                        .tcp(40001, kNodePort, TCP_SYN, 9).build());
+  ASSERT_EQ(r.retval, XDP_TX);
+  const uint16_t sp = sport_of(r.data, 34);
+  r = fwd(PacketBuilder().eth(kPeerMac, node_mac_).ipv4(kRemote, kNode)
+              .tcp(8080, sp, TCP_SYN | TCP_ACK, 3, 10).build());
+  ASSERT_EQ(r.retval, XDP_TX);
+  EXPECT_EQ(r.data, PacketBuilder().eth(node_mac_, kClientMac).ipv4(kNode, kClient)
+                        .tcp(kNodePort, 40001, TCP_SYN | TCP_ACK, 3, 10).build());
+}
+
 // ---- the flow cache (bpf/lib/np_fast.h) --------------------------------
 
 class NodePortFastTest : public NodePortFwdTest {
