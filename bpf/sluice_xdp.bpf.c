@@ -31,16 +31,23 @@ int sluice_xdp(struct xdp_md *ctx)
 	/* Everything else on the device is passed on the IP header alone:
 	 * the load balancer's candidates are few and found by one array load. */
 	if (rc == SLUICE_PARSE_OK && sluice_xdp_ns_candidate(&l3)) {
-		struct sluice_flow f = {};
 		int v = sluice_np_fast_xmit(ctx);
 
 		if (v >= 0)
 			return v;
+	} else {
+		return XDP_PASS;
+	}
+	/* The flow cache missed: the slow path, with the flow zeroed only
+	 * now (a hit must not pay for it) and the headers parsed again (the
+	 * call ended the old pointers for the verifier). */
+	{
+		struct sluice_flow f = {};
+
 		data = (void *)(long)ctx->data;
 		data_end = (void *)(long)ctx->data_end;
 		if (sluice_parse_l3(data, data_end, &l3) != SLUICE_PARSE_OK)
 			return XDP_PASS; /* as before the call: cannot happen */
-
 		/* Later fragments and what the TC hooks reject go on to them. */
 		if (!sluice_parse_flow(data, data_end, &l3, &f) &&
 		    f.frag != SLUICE_FRAG_LATER)

@@ -76,17 +76,11 @@ sluice_np_fast_find(__be32 saddr, __be32 daddr, __u32 ports, __u8 proto)
 /* The longest jiffy (CONFIG_HZ >= 100), for slot lifetimes in jiffies. */
 #define SLUICE_NP_FAST_JIFFY_NS_MAX 10000000ull
 
-static __always_inline __u32 sluice_csum_fold32(__u32 s)
-{
-	s = (s & 0xffff) + (s >> 16);
-	return (s & 0xffff) + (s >> 16);
-}
-
 /* A checksum field after the covered data changed by `sum` (RFC 1624,
  * eqn. 3: HC' = ~(~HC + sum of ~m + m')). */
 static __always_inline __u16 sluice_csum_apply(__u16 check, __u32 sum)
 {
-	return ~sluice_csum_fold32((__u16)~check + sum);
+	return ~sluice_xdp_csum_fold((__u16)~check + sum);
 }
 
 /* Adds the change of one 32-bit word from `from` to `to` (both as read
@@ -146,7 +140,7 @@ static __always_inline int sluice_np_fast_outer(void *data, void *end,
 	o[0] = w0;
 	o[1] = v->oword1;
 	o[2] = (__u32)bpf_htons((64 << 8) | IPPROTO_IPIP) |
-	       ((__u32)(__u16)~sluice_csum_fold32(sum) << 16);
+	       ((__u32)(__u16)~sluice_xdp_csum_fold(sum) << 16);
 	o[3] = v->key.daddr; /* the frontend */
 	o[4] = v->daddr;     /* the backend */
 	return 0;
@@ -285,8 +279,8 @@ static __always_inline void sluice_np_fast_put(const struct sluice_flow *f,
 	e->ports = ports;
 	sum = sluice_csum_change(0, sa, e->saddr);
 	sum = sluice_csum_change(sum, da, e->daddr);
-	e->ip_sum = sluice_csum_fold32(sum);
-	e->l4_sum = sluice_csum_fold32(sluice_csum_change(sum, old_ports, ports));
+	e->ip_sum = sluice_xdp_csum_fold(sum);
+	e->l4_sum = sluice_xdp_csum_fold(sluice_csum_change(sum, old_ports, ports));
 	e->ifindex = hop->ifindex;
 	__builtin_memcpy(e->dmac, hop->dmac, ETH_ALEN);
 	__builtin_memcpy(e->smac, hop->smac, ETH_ALEN);
@@ -301,7 +295,7 @@ static __always_inline void sluice_np_fast_put(const struct sluice_flow *f,
 	sum = (w & 0xffff) + (w >> 16) + bpf_htons((64 << 8) | IPPROTO_IPIP);
 	sum += (da & 0xffff) + (da >> 16);
 	sum += (e->daddr & 0xffff) + (e->daddr >> 16);
-	e->osum = sluice_csum_fold32(sum);
+	e->osum = sluice_xdp_csum_fold(sum);
 	e->until = until;
 	e->port_gen = port_gen;
 	e->pad2 = 0;
